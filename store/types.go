@@ -38,6 +38,9 @@ type Sweep struct {
 	Options string // JSON of the options the sweep ran with (for resume and audit)
 	Targets int64  // addresses in scope (known at the end for streamed targets)
 	Probed  int64  // observations written
+	// Checkpoint is the position in the sweep's target order below which
+	// every target is finished: --resume starts there.
+	Checkpoint int64
 }
 
 // Observation statuses, after zgrab2.
@@ -84,7 +87,7 @@ type CallRow struct {
 	SubnetCustomers int // customers whose line sits on Subnet
 	Verdict         triage.Verdict
 	Findings        []triage.Finding
-	SweepID         int64
+	SweepID         int64 // sweep of the verdict; 0 when only passive evidence flags it
 	LastSeen        time.Time
 	LastOutcome     string // "" when never called
 	LastOutcomeAt   time.Time
