@@ -20,6 +20,11 @@ type Response struct {
 	Body       []byte
 	BareLF     bool // some header line ended in a bare LF (IIS never does)
 	Truncated  bool // the input ended inside the headers or before Content-Length bytes
+
+	HeaderEnd   bool // the blank line ending the header block was seen
+	Glued       bool // a header value carries a second header glued onto it
+	NoBlankLine bool // body text followed the headers without the blank line
+	Clipped     bool // a parser limit cut something (header count, line length, body size)
 }
 
 // Artefact codes found in response bytes. They match triage's finding codes
