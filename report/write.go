@@ -117,11 +117,11 @@ func newTable(w io.Writer, header []string) *tablewriter.Table {
 	)
 }
 
-// Column widths of the call-list table: 10+15+22+14+18+20 plus borders is
+// Column widths of the call-list table: 10+15+20+16+18+20 plus borders is
 // 118 columns for IPv4 (IPv6 addresses widen it).
 const (
-	wName  = 22
-	wPhone = 14
+	wName  = 20
+	wPhone = 16
 	wNote  = 20
 )
 

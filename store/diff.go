@@ -34,6 +34,9 @@ type DiffRow struct {
 	ToSweep         int64
 	Findings        []triage.Finding // of the "to" sweep
 	Seen            time.Time        // when the "to" sweep probed it
+	ToStatus        string           // Status* of the "to" observation (a timeout is no proof of cleaning)
+	LastOutcome     string           // latest call outcome about the address, "" when never called
+	LastOutcomeAt   time.Time
 	// PatchedButInfected: the latest call outcome before the "to" probe was
 	// "patched", yet the host is infected. The support desk must hear of it.
 	PatchedButInfected bool
@@ -85,7 +88,7 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 	for _, a := range order {
 		to := worst(now[a])
 		from, had := before[a]
-		r := DiffRow{IP: a, To: to.Verdict, ToSweep: toSweep, Findings: to.Findings, Seen: to.Seen}
+		r := DiffRow{IP: a, To: to.Verdict, ToSweep: toSweep, Findings: to.Findings, Seen: to.Seen, ToStatus: to.Status}
 		if had {
 			r.From, r.FromSweep = from.Verdict, from.SweepID
 		}
@@ -95,6 +98,9 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 		}
 		if c, ok := h.at(a, to.Seen); ok {
 			r.CustomerID, r.Name, r.Phone, r.Subnet, r.SubnetCustomers = c.ID, c.Name, c.Phone, c.Subnet, h.subnetN[c.Subnet]
+		}
+		if lc, ok := calls.latest(r.CustomerID, a); ok {
+			r.LastOutcome, r.LastOutcomeAt = lc.outcome, lc.at
 		}
 		if r.To == triage.Infected {
 			if lc, ok := calls.latestBefore(r.CustomerID, a, to.Seen); ok && lc.outcome == "patched" {
