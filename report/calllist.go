@@ -45,6 +45,9 @@ type Entry struct {
 	LastOutcome   string           `json:"last_outcome"`           // "" when never called
 	LastOutcomeAt time.Time        `json:"last_outcome_at,omitzero"`
 	LastNote      string           `json:"last_note,omitempty"`
+	// PatchedButInfected: the customer said "patched", and a sweep after that
+	// call still found the worm. The desk must hear it loudly.
+	PatchedButInfected bool `json:"patched_but_infected,omitempty"`
 }
 
 // severity is the entry's verdict as a value; an unreadable name counts as
@@ -128,6 +131,8 @@ func newEntry(r store.CallRow) Entry {
 		LastOutcomeAt: r.LastOutcomeAt,
 		LastNote:      r.LastNote,
 	}
+	e.PatchedButInfected = r.LastOutcome == "patched" && r.Verdict >= triage.Infected &&
+		!r.LastOutcomeAt.IsZero() && r.LastSeen.After(r.LastOutcomeAt)
 	return e
 }
 

@@ -52,6 +52,7 @@ func NewExporter(w io.Writer, format string) (*Exporter, error) {
 	switch format {
 	case "ndjson":
 		ex.json = json.NewEncoder(w)
+		ex.json.SetEscapeHTML(false)
 	case "csv":
 		ex.csv = csv.NewWriter(w)
 		if err := ex.csv.Write(exportColumns); err != nil {

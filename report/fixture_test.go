@@ -54,10 +54,12 @@ func fixtureRows() []store.CallRow {
 		row("C0412", "Gloria Ashby", "555-0142", "192.168.9.77", "192.168.9.0/25", 60, triage.Vulnerable,
 			finding(triage.MS01033Unpatched, sw, 3*time.Hour, "the 220-x .ida probe crashed the Index Server ISAPI", "0xc0000005"),
 			finding(triage.IdaMapped, sw, 3*time.Hour, "/NULL.ida answered by the Index Server ISAPI", "HTTP/1.1 200 OK")),
-		row("C0101", "Ann Example", "555-0101", "10.0.1.10", "10.0.1.0/24", 120, triage.Infected,
+		// Marked patched 4 h ago, yet the sweep 3 h ago still found the backdoor.
+		called(row("C0101", "Ann Example", "555-0101", "10.0.1.10", "10.0.1.0/24", 120, triage.Infected,
 			finding(triage.CodeRed2Backdoor, sw, 3*time.Hour, "/scripts/root.exe ran cmd.exe", "Microsoft Windows 2000 [Version 5.00.2195]"),
 			finding(triage.CodeRed2Traffic, cap_, 5*time.Hour, "sent Code Red II requests to 311 hosts", "GET /default.ida?XXXXXXXX"),
 			finding(triage.IdaMapped, sw, 3*time.Hour, "/NULL.ida answered by the Index Server ISAPI", "")),
+			"patched", 4*time.Hour, "customer says all fixed"),
 		row("C0102", "O'Brien & Sons <Printing>", "555-0102", "10.0.1.9", "10.0.1.0/24", 120, triage.Infected,
 			finding(triage.CodeRed1Defaced, sw, 3*time.Hour, "/ serves the Code Red I defacement", "<title>HELLO!</title>"),
 			finding(triage.IISCodeRedEra, sw, 3*time.Hour, "IIS 5.0", "Server: Microsoft-IIS/5.0")),

@@ -42,6 +42,7 @@ func unknownFormat(format string, valid []string) error {
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // evidence snippets are HTML; \u003c helps nobody reading with jq
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
@@ -156,6 +157,9 @@ func writeTable(w io.Writer, cl CallList) error {
 				codes[j] = f.Code
 			}
 			last := outcomeWords(e.LastOutcome)
+			if e.PatchedButInfected {
+				last = "!! MARKED PATCHED,\nSTILL INFECTED"
+			}
 			if e.LastOutcome != "" {
 				last += "\n" + age(e.LastOutcomeAt, cl.GeneratedAt)
 			}

@@ -176,8 +176,9 @@ func wire(args []string) error {
 	defer stop()
 	w := &benchnet.Wire{Delay: *delay, Queue: *queue}
 	w.Run(ctx, a, b)
-	fmt.Fprintf(os.Stderr, "wire: stopped: a->b %d forwarded %d dropped; b->a %d forwarded %d dropped\n",
-		w.AtoB.Forwarded.Load(), w.AtoB.Dropped.Load(), w.BtoA.Forwarded.Load(), w.BtoA.Dropped.Load())
+	fmt.Fprintf(os.Stderr, "wire: stopped: a->b %d forwarded, %d dropped (queue full), %d write errors; b->a %d, %d, %d\n",
+		w.AtoB.Forwarded.Load(), w.AtoB.Dropped.Load(), w.AtoB.WriteErr.Load(),
+		w.BtoA.Forwarded.Load(), w.BtoA.Dropped.Load(), w.BtoA.WriteErr.Load())
 	return nil
 }
 

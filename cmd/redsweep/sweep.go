@@ -146,7 +146,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("sweep %d: %w", sweepID, runErr)
 	}
 
-	newInf := 0
+	newInf, liars := 0, 0
 	if prev > 0 && !interrupted {
 		rows, err := db.Diff(finishCtx, prev, sweepID)
 		if err != nil {
@@ -156,11 +156,18 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 			if r.Category == store.DiffNewlyInfected {
 				newInf++
 			}
+			if r.PatchedButInfected {
+				liars++
+			}
 		}
 	} else if prev == 0 {
 		newInf = int(stats.Verdicts[triage.Infected.String()])
 	}
-	fmt.Fprintln(e.stdout, sweepSummary(sweepID, state, stats, newInf, prev))
+	summary := sweepSummary(sweepID, state, stats, newInf, prev)
+	if liars > 0 {
+		summary += fmt.Sprintf("; %d MARKED PATCHED BUT STILL INFECTED (redsweep diff)", liars)
+	}
+	fmt.Fprintln(e.stdout, summary)
 	if interrupted {
 		fmt.Fprintf(e.stderr, "redsweep sweep: interrupted; %d finished results kept in sweep %d\n", stats.Results, sweepID)
 		return errSilent{exitInterruptedRun}
