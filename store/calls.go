@@ -13,10 +13,8 @@ import (
 )
 
 // DefaultEvidenceMaxAge is how long passive evidence keeps a customer on the
-// call list without a new sighting. Code Red and Nimda rescan without pause
-// from the moment they infect a host until it is cleaned or switched off, so
-// a host that sent nothing for a week is no longer known to be infected.
-const DefaultEvidenceMaxAge = 7 * 24 * time.Hour
+// call list without a new sighting: triage.DefaultMaxAge, which says why.
+const DefaultEvidenceMaxAge = triage.DefaultMaxAge
 
 // CallOptions tune CallRows.
 type CallOptions struct {
@@ -38,11 +36,11 @@ func (db *DB) CallRows(ctx context.Context, at time.Time) ([]CallRow, error) {
 // partial --only flagged rescan replaces older results for the hosts it
 // probed and leaves the others as they were.
 //
-// Passive evidence (captures, customer reports) makes an address infected
-// even when the sweep found its port closed. Age-out rule: a piece of
-// evidence counts while its last sighting is no older than EvidenceMaxAge
-// before at, and no "patched" call outcome for the address was recorded
-// after that last sighting (the support desk confirmed the clean-up).
+// Passive evidence (captures, customer reports) is joined with the sweep
+// verdict by triage.CombineCleared, which holds the rules: traffic makes an
+// address infected even when the sweep found its port closed; evidence ages
+// out after EvidenceMaxAge; a "patched" call confirmed by a later clean sweep
+// clears the evidence seen before the call.
 //
 // Every piece is attributed to the customer who held the address when it was
 // seen (sweep: the observation time; evidence: its last sighting), so a
@@ -66,26 +64,38 @@ func (db *DB) CallRowsWith(ctx context.Context, at time.Time, opt CallOptions) (
 		ip netip.Addr
 	}
 	byKey := map[key]*CallRow{}
-	get := func(c Customer, ip netip.Addr) *CallRow {
+	// What triage needs per address, kept beside the row.
+	type extra struct {
+		sweepAt  time.Time // when the latest sweep saw it; zero when never probed
+		evidence []triage.EvidenceItem
+	}
+	extras := map[key]*extra{}
+	get := func(c Customer, ip netip.Addr) (*CallRow, *extra) {
 		k := key{c.ID, ip}
 		r := byKey[k]
 		if r == nil {
 			r = &CallRow{CustomerID: c.ID, Name: c.Name, Phone: c.Phone, IP: ip, Subnet: c.Subnet, SubnetCustomers: h.subnetN[c.Subnet]}
 			byKey[k] = r
+			extras[k] = &extra{}
 		}
-		return r
+		return r, extras[k]
 	}
-	err = db.latestResults(ctx, 0, true, func(o Observation) error {
+	err = db.latestResults(ctx, 0, false, func(o Observation) error {
+		if o.Verdict < triage.Vulnerable && maxAge < 0 {
+			return nil // without evidence only flagged sweep results matter
+		}
 		c, ok := h.at(o.Addr, o.Seen)
 		if !ok {
 			return nil
 		}
-		r := get(c, o.Addr)
+		r, x := get(c, o.Addr)
 		r.Verdict = max(r.Verdict, o.Verdict)
 		r.Findings = append(r.Findings, o.Findings...)
-		r.SweepID = o.SweepID
-		if o.Seen.After(r.LastSeen) {
-			r.LastSeen = o.Seen
+		if o.Verdict >= triage.Vulnerable {
+			r.SweepID = o.SweepID // the sweep behind a flagged verdict
+		}
+		if o.Seen.After(x.sweepAt) {
+			x.sweepAt = o.Seen
 		}
 		return nil
 	})
@@ -98,22 +108,33 @@ func (db *DB) CallRowsWith(ctx context.Context, at time.Time, opt CallOptions) (
 			return nil, fmt.Errorf("call list: %w", err)
 		}
 		for _, e := range evs {
-			sev := triage.Severity(e.Code)
-			if sev < triage.Vulnerable {
-				continue
-			}
 			c, ok := h.at(e.Addr, e.LastSeen)
 			if !ok {
 				continue
 			}
-			if lc, ok := calls.latest(c.ID, e.Addr); ok && lc.outcome == "patched" && lc.at.After(e.LastSeen) {
-				continue
+			_, x := get(c, e.Addr)
+			x.evidence = append(x.evidence, triage.EvidenceItem{
+				Source: e.Source, Code: e.Code, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Count: e.Count,
+				DistinctTargets: e.DistinctTargets, Reporter: e.Reporter, Origin: e.Origin, Sample: e.Sample,
+			})
+		}
+	}
+	for k, r := range byKey {
+		x := extras[k]
+		if len(x.evidence) > 0 {
+			var clr triage.Clearance
+			if pc, ok := calls.latestOutcome(r.CustomerID, r.IP, "patched"); ok {
+				clr.PatchedAt = pc.at
+				if r.Verdict < triage.Vulnerable && !x.sweepAt.Before(pc.at) {
+					clr.CleanSweepAt = x.sweepAt
+				}
 			}
-			r := get(c, e.Addr)
-			r.Verdict = max(r.Verdict, sev)
-			r.Findings = append(r.Findings, evidenceFinding(e))
-			if e.LastSeen.After(r.LastSeen) {
-				r.LastSeen = e.LastSeen
+			r.Verdict, r.Findings = triage.CombineCleared(r.Verdict, r.Findings, x.evidence, clr, at, maxAge)
+		}
+		r.LastSeen = x.sweepAt
+		for _, f := range r.Findings {
+			if f.Seen.After(r.LastSeen) {
+				r.LastSeen = f.Seen
 			}
 		}
 	}
@@ -251,6 +272,22 @@ func (ci *callIndex) latest(customerID string, ip netip.Addr) (call, bool) {
 		}
 	}
 	return best, found
+}
+
+// latestOutcome is the last call about ip with the given outcome.
+func (ci *callIndex) latestOutcome(customerID string, ip netip.Addr, outcome string) (call, bool) {
+	sub := &callIndex{byIP: map[string][]call{}, byCustomer: map[string][]call{}}
+	for _, c := range ci.byIP[ip.String()] {
+		if c.outcome == outcome {
+			sub.byIP[c.ip] = append(sub.byIP[c.ip], c)
+		}
+	}
+	for _, c := range ci.byCustomer[customerID] {
+		if c.outcome == outcome {
+			sub.byCustomer[customerID] = append(sub.byCustomer[customerID], c)
+		}
+	}
+	return sub.latest(customerID, ip)
 }
 
 // MarkRow is one call outcome to record.

@@ -184,13 +184,14 @@ func TestOutbreakLifecycle(t *testing.T) {
 	if got := callSummary(rows); strings.Contains(got, "A 10.0.0.1") || !strings.Contains(got, "D 10.0.1.1") || !strings.Contains(got, "F 10.0.1.2 infected") {
 		t.Errorf("after rescan: %s", got)
 	}
-	// A "patched" call after the evidence's last sighting retires it.
+	// A "patched" call alone does not retire traffic evidence (the customer
+	// may be wrong); a clean sweep after the call does (triage.CombineCleared).
 	if _, err := db.Mark(ctx, "D", "patched", "", s2.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ = db.CallRows(ctx, s2.Add(3*time.Minute))
-	if strings.Contains(callSummary(rows), "D 10.0.1.1") {
-		t.Errorf("evidence not retired by patched call: %s", callSummary(rows))
+	if !strings.Contains(callSummary(rows), "D 10.0.1.1") {
+		t.Errorf("a patched call alone retired evidence: %s", callSummary(rows))
 	}
 
 	// Export streams every observation with findings.
@@ -235,6 +236,13 @@ func TestOutbreakLifecycle(t *testing.T) {
 	}
 	if l, err := db.LatestSweep(ctx); err != nil || l.ID != sw2 {
 		t.Errorf("latest %+v %v", l, err)
+	}
+
+	// The clean sweep after the patched call retires D's evidence.
+	writeSweep(t, db, obs("10.0.1.1", 80, triage.IIS, s2.Add(4*time.Minute)))
+	rows, _ = db.CallRows(ctx, s2.Add(5*time.Minute))
+	if strings.Contains(callSummary(rows), "D 10.0.1.1") {
+		t.Errorf("evidence not retired by a patched call and a later clean sweep: %s", callSummary(rows))
 	}
 }
 
