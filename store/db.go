@@ -172,13 +172,31 @@ func (db *DB) schemaVersion(ctx context.Context) (int, error) {
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return db.fileError(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		return db.fileError(err)
+	}
+	return db.fileError(tx.Commit())
+}
+
+// fileError names the database file in errors about the file rather than
+// the statement (a full disk, a read-only file or filesystem, an I/O
+// error), so that a cron mail says which file, on which filesystem, needs
+// attention. Other errors are returned as they are.
+func (db *DB) fileError(err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
 		return err
 	}
-	return tx.Commit()
+	switch se.Code {
+	case sqlite3.ErrFull:
+		return fmt.Errorf("%w (database %s: its filesystem is full)", err, db.path)
+	case sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
+		return fmt.Errorf("%w (database %s)", err, db.path)
+	}
+	return err
 }
 
 // Timestamps are stored as fixed-width RFC 3339 UTC text so that text order

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -110,11 +111,12 @@ func TestOpenUnwritableDir(t *testing.T) {
 
 func TestOpenNewerSchema(t *testing.T) {
 	db := openTest(t)
-	if _, err := db.sql.Exec("PRAGMA user_version = 7"); err != nil {
+	newer := SchemaVersion + 3
+	if _, err := db.sql.Exec(fmt.Sprintf("PRAGMA user_version = %d", newer)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(db.Path())
-	want := "database schema version 7 is newer than this redsweep supports (3); upgrade redsweep"
+	want := fmt.Sprintf("database schema version %d is newer than this redsweep supports (%d); upgrade redsweep", newer, SchemaVersion)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}

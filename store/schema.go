@@ -141,8 +141,14 @@ CREATE VIEW roster AS
 	FROM customer_addrs a JOIN customers c ON c.id = a.customer_id
 	WHERE a.valid_to IS NULL;
 `,
+	// 4: each observation's position in its sweep's target order, so a
+	// resumed sweep skips exactly the targets finished beyond its checkpoint.
+	`
+ALTER TABLE observations ADD COLUMN pos INTEGER;
+CREATE INDEX observations_sweep_pos ON observations(sweep_id, pos);
+`,
 }
 
 // SchemaVersion is the schema version this redsweep writes; it equals
 // len(migrations) (a test checks).
-const SchemaVersion = 3
+const SchemaVersion = 4

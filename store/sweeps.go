@@ -30,7 +30,7 @@ func (db *DB) startSweep(ctx context.Context, optionsJSON string, now time.Time)
 	res, err := db.sql.ExecContext(ctx, `INSERT INTO sweeps (started, state, options) VALUES (?, ?, ?)`,
 		fmtTS(now), SweepRunning, optionsJSON)
 	if err != nil {
-		return 0, fmt.Errorf("start sweep: %w", err)
+		return 0, fmt.Errorf("start sweep: %w", db.fileError(err))
 	}
 	return res.LastInsertId()
 }
@@ -47,7 +47,7 @@ func (db *DB) FinishSweep(ctx context.Context, id int64, state string, targets i
 		probed = (SELECT count(*) FROM observations WHERE sweep_id = ?) WHERE id = ?`,
 		fmtTS(time.Now()), state, targets, id, id)
 	if err != nil {
-		return fmt.Errorf("finish sweep %d: %w", id, err)
+		return fmt.Errorf("finish sweep %d: %w", id, db.fileError(err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("finish sweep %d: no such sweep", id)
@@ -62,7 +62,7 @@ func (db *DB) ResumeSweep(ctx context.Context, id int64) (Sweep, error) {
 	res, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, ended = NULL WHERE id = ? AND state IN (?, ?)`,
 		SweepRunning, id, SweepInterrupted, SweepRunning)
 	if err != nil {
-		return Sweep{}, fmt.Errorf("resume sweep %d: %w", id, err)
+		return Sweep{}, fmt.Errorf("resume sweep %d: %w", id, db.fileError(err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		s, err := db.Sweep(ctx, id)
@@ -146,7 +146,7 @@ func (db *DB) ListSweeps(ctx context.Context) ([]Sweep, error) {
 func (db *DB) Checkpoint(ctx context.Context, sweepID, position int64) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET checkpoint = max(checkpoint, ?) WHERE id = ?`, position, sweepID)
 	if err != nil {
-		return fmt.Errorf("checkpoint sweep %d: %w", sweepID, err)
+		return fmt.Errorf("checkpoint sweep %d: %w", sweepID, db.fileError(err))
 	}
 	return nil
 }
@@ -271,12 +271,13 @@ func (w *Writer) loop() {
 }
 
 const insertObservation = `
-INSERT INTO observations (sweep_id, ip, ip_key, port, status, error, verdict, status_line, server, product, version, os, seen, duration_ms)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO observations (sweep_id, ip, ip_key, port, status, error, verdict, status_line, server, product, version, os, seen, duration_ms, pos)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (sweep_id, ip_key, port) DO UPDATE SET
 	status = excluded.status, error = excluded.error, verdict = excluded.verdict,
 	status_line = excluded.status_line, server = excluded.server, product = excluded.product,
-	version = excluded.version, os = excluded.os, seen = excluded.seen, duration_ms = excluded.duration_ms
+	version = excluded.version, os = excluded.os, seen = excluded.seen, duration_ms = excluded.duration_ms,
+	pos = excluded.pos
 RETURNING id`
 
 // write commits one batch. An observation already stored for the same
@@ -311,7 +312,7 @@ func (w *Writer) write(ctx context.Context, items []witem) error {
 			}
 			var id int64
 			if err := ins.QueryRowContext(ctx, w.sweepID, o.Addr.Unmap().String(), addrKey(o.Addr), int(o.Port), o.Status, o.Error,
-				o.Verdict.String(), o.StatusLine, o.Server, o.Product, o.Version, o.OS, fmtTS(o.Seen), o.Duration.Milliseconds()).Scan(&id); err != nil {
+				o.Verdict.String(), o.StatusLine, o.Server, o.Product, o.Version, o.OS, fmtTS(o.Seen), o.Duration.Milliseconds(), nullPos(o.Pos)).Scan(&id); err != nil {
 				return fmt.Errorf("%s:%d: %w", o.Addr, o.Port, err)
 			}
 			if _, err := del.ExecContext(ctx, id); err != nil {
@@ -439,4 +440,32 @@ func worst(obs []Observation) Observation {
 	}
 	w.Findings = slices.Clip(fs)
 	return w
+}
+
+func nullPos(p int64) any {
+	if p < 0 {
+		return nil
+	}
+	return p
+}
+
+// FinishedPositions returns the positions at or beyond from that sweep
+// sweepID already has observations for. A resumed sweep skips them; there
+// are few, since the checkpoint trails the finished targets only by what
+// was in flight.
+func (db *DB) FinishedPositions(ctx context.Context, sweepID, from int64) (map[int64]bool, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT pos FROM observations WHERE sweep_id = ? AND pos >= ?`, sweepID, from)
+	if err != nil {
+		return nil, fmt.Errorf("sweep %d: finished positions: %w", sweepID, err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var p int64
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out[p] = true
+	}
+	return out, rows.Err()
 }

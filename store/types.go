@@ -71,6 +71,9 @@ type Observation struct {
 	Findings   []triage.Finding
 	Seen       time.Time
 	Duration   time.Duration
+	// Pos is the target's position in the sweep's (permuted) order, for
+	// resume; -1 when the sweep has no order (or the row predates it).
+	Pos int64
 }
 
 // Call outcomes a support agent records.

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ type sweepOptions struct {
 	HostTimeout        time.Duration `json:"host_timeout"`
 	Confirm            bool          `json:"confirm,omitempty"`
 	Addresses          uint64        `json:"addresses"`
+	// Seed selects the random target order; Ranges is the target set after
+	// scope and exclusions. Together they let --resume continue exactly.
+	Seed   uint64   `json:"seed"`
+	Ranges []string `json:"ranges"`
 }
 
 func runSweep(ctx context.Context, e *env, args []string) error {
@@ -49,13 +54,21 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.Timeout, "timeout", scanner.DefaultTimeout, "per-connection deadline")
 	fs.DurationVar(&o.HostTimeout, "host-timeout", 0, "absolute deadline for all probes on one host:port (default 4×timeout+1s)")
 	fs.BoolVar(&o.Confirm, "confirm", false, "also run checks that make the customer's machine run a program (Code Red II root.exe 'ver', MS01-033 crash test)")
-	quiet := fs.Bool("quiet", false, "no progress or warnings; only the one-line summary (for cron)")
+	quiet := fs.Bool("quiet", false, "no progress; only the one-line summary and scope refusals (for cron)")
+	seed := fs.Uint64("seed", 0, "seed of the random target order (default: a new random seed)")
+	resume := fs.String("resume", "", "continue interrupted sweep `ID` (or \"latest\") with its original options and scope")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q (targets go in --targets or -iL)", pos[0])
+	}
+	if *resume != "" {
+		if !onlyFlags(args, "resume", "quiet", "db") {
+			return usagef("--resume continues a sweep with its original options; give only --resume (and --quiet)")
+		}
+		return resumeSweep(ctx, e, *resume, *quiet)
 	}
 	if o.Ports, err = parsePorts(*ports); err != nil {
 		return usagef("--ports: %v", err)
@@ -72,10 +85,10 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if o.Concurrency <= 0 || o.Rate < 0 || o.Timeout <= 0 || o.HostTimeout < 0 {
 		return usagef("--concurrency and --timeout must be positive, --rate and --host-timeout not negative")
 	}
+	// Scope refusals are about the operator's own input: they are printed
+	// even with --quiet, since a silently shrunk sweep is worse than mail.
 	warn := func(format string, a ...any) {
-		if !*quiet {
-			fmt.Fprintf(e.stderr, "redsweep sweep: "+format+"\n", a...)
-		}
+		fmt.Fprintf(e.stderr, "redsweep sweep: "+format+"\n", a...)
 	}
 
 	db, err := store.Open(e.database())
@@ -91,25 +104,114 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	}
 	defer release()
 
-	targets, scope, err := sweepTargets(ctx, db, &o, warn)
+	targets, exclude, err := sweepTargets(ctx, db, &o, warn)
 	if err != nil {
 		return err
 	}
-	o.Addresses = targets.Count()
-	if o.Addresses == 0 {
+	if targets.Empty() {
 		return errors.New("nothing to sweep: no target address is in scope")
 	}
-
+	o.Addresses = targets.Count()
+	o.Seed = *seed
+	if o.Seed == 0 {
+		o.Seed = rand.Uint64()
+	}
+	for _, r := range targets.Ranges() {
+		o.Ranges = append(o.Ranges, r.String())
+	}
+	subnets, err := db.RosterSubnets(ctx)
+	if err != nil {
+		return err
+	}
 	optJSON, _ := json.Marshal(o)
 	sweepID, err := db.StartSweep(ctx, string(optJSON))
 	if err != nil {
 		return err
 	}
+	scope := scanner.NewScope(scanner.ScopeConfig{Targets: targets, Exclude: exclude, Subnets: subnets, AllowOutsideRoster: true})
+	return executeSweep(ctx, e, db, sweepID, o, targets, scope, 0, nil, *quiet)
+}
+
+// resumeSweep continues an interrupted (or crashed) sweep: same options,
+// same target set and order, starting at its checkpoint and skipping what
+// was finished beyond it.
+func resumeSweep(ctx context.Context, e *env, which string, quiet bool) error {
+	db, err := store.Open(e.database())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	host, _ := os.Hostname()
+	release, err := db.AcquireSweepLock(ctx, os.Getpid(), host)
+	if err != nil {
+		return err
+	}
+	defer release()
+	id, err := resolveSweep(ctx, db, which)
+	if err != nil {
+		return err
+	}
+	sw, err := db.Sweep(ctx, id)
+	if err != nil {
+		return err
+	}
+	var o sweepOptions
+	if err := json.Unmarshal([]byte(sw.Options), &o); err != nil || len(o.Ranges) == 0 {
+		return fmt.Errorf("sweep %d cannot be resumed: it did not record its target set", id)
+	}
+	var rs []scanner.Range
+	for _, s := range o.Ranges {
+		r, err := scanner.ParseRange(s)
+		if err != nil {
+			return fmt.Errorf("sweep %d: recorded range %q: %w", id, s, err)
+		}
+		rs = append(rs, r)
+	}
+	targets := scanner.NewAddrSet(rs...)
+	// The exclusions may have grown since: honour the file as it is now.
+	var exclude scanner.AddrSet
+	if o.Exclude != "" {
+		if exclude, err = readTargetFile(o.Exclude); err != nil {
+			return fmt.Errorf("sweep %d: exclusions: %w", id, err)
+		}
+	}
+	subnets, err := db.RosterSubnets(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := db.ResumeSweep(ctx, id); err != nil {
+		return err
+	}
+	done, err := db.FinishedPositions(ctx, id, sw.Checkpoint)
+	if err != nil {
+		return err
+	}
+	scope := scanner.NewScope(scanner.ScopeConfig{Targets: targets, Exclude: exclude, Subnets: subnets, AllowOutsideRoster: true})
+	if !quiet {
+		fmt.Fprintf(e.stderr, "redsweep sweep: resuming sweep %d at position %d of %d (%d finished beyond it)\n", id, sw.Checkpoint, targets.Count(), len(done))
+	}
+	return executeSweep(ctx, e, db, id, o, targets, scope, uint64(sw.Checkpoint), done, quiet)
+}
+
+// executeSweep runs the scanner over targets in the sweep's random order,
+// from position start, writing results and checkpoints, and reports.
+func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sweepOptions, targets scanner.AddrSet,
+	scope *scanner.Scope, start uint64, done map[int64]bool, quiet bool) error {
+	order, err := scanner.NewOrder(targets, o.Seed)
+	if err != nil {
+		return err
+	}
+	var already []uint64
+	for p := range done {
+		already = append(already, uint64(p))
+	}
+	cp := scanner.NewCheckpointer(start, len(o.Ports), already)
 	prev := previousSweep(ctx, db, sweepID)
 
+	remaining := int64(order.Len()) - int64(start) - int64(len(already))
 	counters := new(scanner.Counters)
-	counters.Total.Store(int64(o.Addresses) * int64(len(o.Ports)))
-	bar := startProgress(e.stderr, !*quiet && isTerminal(e.stderr), func() progressSnapshot {
+	counters.Total.Store(max(remaining, 0) * int64(len(o.Ports)))
+	bar := startProgress(e.stderr, !quiet && isTerminal(e.stderr), func() progressSnapshot {
 		return progressSnapshot{done: counters.Done.Load(), total: counters.Total.Load(), open: counters.Open.Load(), flagged: counters.FoundFlagged.Load()}
 	})
 	w := db.NewWriter(sweepID)
@@ -122,7 +224,21 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		Confirm:     o.Confirm,
 		Scope:       scope,
 		Counters:    counters,
-	}, targets.All(), func(r scanner.Result) { w.Add(observation(sweepID, r)) })
+	}, order.Seq(start, func(p uint64) bool { return done[int64(p)] }), func(r scanner.Result) {
+		ob := observation(sweepID, r)
+		ob.Pos = -1
+		if p, ok := order.Pos(r.Addr); ok {
+			ob.Pos = int64(p)
+		}
+		w.Add(ob)
+		// The writer commits a checkpoint with the results before it, so a
+		// kill -9 never leaves a checkpoint ahead of what it vouches for.
+		if ob.Pos >= 0 {
+			if mark, moved := cp.Done(uint64(ob.Pos)); moved {
+				w.Checkpoint(int64(mark))
+			}
+		}
+	})
 	bar.Stop()
 	writeErr := w.Close()
 
@@ -169,7 +285,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, summary)
 	if interrupted {
-		fmt.Fprintf(e.stderr, "redsweep sweep: interrupted; %d finished results kept in sweep %d\n", stats.Results, sweepID)
+		fmt.Fprintf(e.stderr, "redsweep sweep: interrupted; %d finished results kept in sweep %d (continue with: redsweep sweep --resume %d)\n", stats.Results, sweepID, sweepID)
 		return errSilent{exitInterruptedRun}
 	}
 	if newInf > 0 {
@@ -178,18 +294,58 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// onlyFlags reports whether args set no flag other than the named ones.
+func onlyFlags(args []string, allowed ...string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !slices.Contains(allowed, name) {
+			return false
+		}
+		if !hasValue && name != "quiet" {
+			i++ // the flag's value
+		}
+	}
+	return true
+}
+
+// rangesText names the first n ranges of a set for a message.
+func rangesText(s scanner.AddrSet, n int) string {
+	rs := s.Ranges()
+	var parts []string
+	for i, r := range rs {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-n))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func readTargetFile(path string) (scanner.AddrSet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return scanner.AddrSet{}, err
+	}
+	defer f.Close()
+	return scanner.ReadTargets(f, path)
+}
+
 // sweepTargets decides what to probe: the roster, --targets/-iL (inside the
 // roster unless allowed), or the flagged hosts; minus --exclude. Addresses
 // outside scope are dropped here with one clear message, so a mistyped /8
 // does not become sixteen million out-of-scope rows.
-func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(string, ...any)) (scanner.AddrSet, *scanner.Scope, error) {
+func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(string, ...any)) (targets, exclude scanner.AddrSet, err error) {
 	rosterPrefixes, err := db.RosterPrefixes(ctx)
 	if err != nil {
-		return scanner.AddrSet{}, nil, err
+		return targets, exclude, err
 	}
 	roster := scanner.PrefixSet(rosterPrefixes)
 
-	var targets scanner.AddrSet
 	explicit := o.Targets != "" || o.TargetFile != ""
 	switch {
 	case o.Only == "flagged":
@@ -199,7 +355,7 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 		}
 		addrs, err := db.FlaggedAddrs(ctx, staleBefore)
 		if err != nil {
-			return targets, nil, err
+			return targets, exclude, err
 		}
 		rs := make([]scanner.Range, len(addrs))
 		for i, a := range addrs {
@@ -209,24 +365,19 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 	case explicit:
 		if o.Targets != "" {
 			if targets, err = scanner.ParseTargets(o.Targets); err != nil {
-				return targets, nil, usagef("--targets: %v", err)
+				return targets, exclude, usagef("--targets: %v", err)
 			}
 		}
 		if o.TargetFile != "" {
-			f, err := os.Open(o.TargetFile)
+			fromFile, err := readTargetFile(o.TargetFile)
 			if err != nil {
-				return targets, nil, err
-			}
-			fromFile, err := scanner.ReadTargets(f, o.TargetFile)
-			f.Close()
-			if err != nil {
-				return targets, nil, err
+				return targets, exclude, err
 			}
 			targets = scanner.NewAddrSet(append(targets.Ranges(), fromFile.Ranges()...)...)
 		}
 	default:
 		if roster.Empty() {
-			return targets, nil, errors.New("the roster is empty: import customers first (redsweep customers import FILE.csv) or give --targets with --allow-outside-roster")
+			return targets, exclude, errors.New("the roster is empty: import customers first (redsweep customers import FILE.csv) or give --targets with --allow-outside-roster")
 		}
 		targets = roster
 	}
@@ -235,22 +386,20 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 		inside := targets.Intersect(roster)
 		if out := targets.Count() - inside.Count(); out > 0 {
 			if inside.Empty() {
-				return targets, nil, fmt.Errorf("refused: none of the %d target addresses is a customer address in the roster (sweep them anyway with --allow-outside-roster)", targets.Count())
+				return targets, exclude, fmt.Errorf("refused: none of the %d target addresses is a customer address in the roster (sweep them anyway with --allow-outside-roster)", targets.Count())
 			}
 			warn("refused %d of %d target addresses: not in the roster (use --allow-outside-roster to include them)", out, targets.Count())
 		}
 		targets = inside
 	}
-	var exclude scanner.AddrSet
+	if reserved := targets.Intersect(scanner.AlwaysRefused()); !reserved.Empty() {
+		warn("refused %d target addresses that are never swept (multicast, broadcast, 0.0.0.0/8, 240.0.0.0/4): %s",
+			reserved.Count(), rangesText(reserved, 3))
+		targets = targets.Subtract(reserved)
+	}
 	if o.Exclude != "" {
-		f, err := os.Open(o.Exclude)
-		if err != nil {
-			return targets, nil, err
-		}
-		exclude, err = scanner.ReadTargets(f, o.Exclude)
-		f.Close()
-		if err != nil {
-			return targets, nil, err
+		if exclude, err = readTargetFile(o.Exclude); err != nil {
+			return targets, exclude, err
 		}
 		before := targets.Count()
 		targets = targets.Subtract(exclude)
@@ -258,13 +407,7 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 			warn("excluded %d addresses listed in %s", n, o.Exclude)
 		}
 	}
-	scope := scanner.NewScope(scanner.ScopeConfig{
-		Roster:             rosterPrefixes,
-		Targets:            targets,
-		Exclude:            exclude,
-		AllowOutsideRoster: o.AllowOutsideRoster || o.Only == "flagged",
-	})
-	return targets, scope, nil
+	return targets, exclude, nil
 }
 
 // previousSweep is the latest finished sweep before id, or 0.
@@ -355,5 +498,3 @@ func parsePorts(s string) ([]uint16, error) {
 	}
 	return out, nil
 }
-
-var _ = netip.Addr{}
