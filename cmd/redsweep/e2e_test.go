@@ -95,7 +95,7 @@ func TestEndToEndSweepMatchesGroundTruth(t *testing.T) {
 			if code, _, errs := cli(t, ctx, "--db", db, "customers", "import", rosterPath); code != 0 {
 				t.Fatalf("import: exit %d: %s", code, errs)
 			}
-			args := []string{"--db", db, "sweep", "--ports", "18080", "--timeout", "1s", "--host-timeout", "3s", "--rate", "0", "--quiet"}
+			args := []string{"--db", db, "sweep", "--ports", "18080", "--timeout", "3s", "--host-timeout", "8s", "--rate", "0", "--quiet"}
 			if confirm {
 				args = append(args, "--confirm")
 			}

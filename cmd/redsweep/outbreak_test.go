@@ -32,7 +32,7 @@ func TestSimulatedOutbreak(t *testing.T) {
 		}
 		return out
 	}
-	sweep := []string{"sweep", "--ports", "18094", "--timeout", "1s", "--host-timeout", "3s", "--rate", "0", "--quiet"}
+	sweep := []string{"sweep", "--ports", "18094", "--timeout", "3s", "--host-timeout", "8s", "--rate", "0", "--quiet"}
 	mustRun(0, "customers", "import", rosterPath)
 	mustRun(exitNewInfections, sweep...)
 
