@@ -21,6 +21,9 @@ else
 fi
 export TN_DELAY_MS="${TN_DELAY_MS:-10}" TN_LOSS_PCT="${TN_LOSS_PCT:-0.5}" TN_SEED="${TN_SEED:-1}"
 start=$SECONDS
+. bench/common.sh
+take_lock
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then bash bench/install-peers.sh; fi
 [ -x bin/redsweep ] || echo "bench: bin/redsweep is missing (make build failed?); peers still run, ratios will be n/a"
@@ -32,6 +35,7 @@ trap - EXIT
 guard_rc=0
 bash bench/testnet-down.sh || guard_rc=$?
 guard=$(cat .bench/last-guard.txt 2>/dev/null || echo "?")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- BENCHMARKS.md: replace this run kind's section, keep the rest ---------------------------
 out="$(cat .bench/results/latest)"
@@ -45,6 +49,7 @@ sect="$(mktemp)"
   echo
   echo "- Run: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $((SECONDS - start)) s in total."
   echo "- Machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), $(go version | awk '{print $3}'); $peers_v."
+  echo "- Load average (1/5/15 min) before: $load_before, after: $load_after. Other work on the machine skews wall times; compare tools within one run only."
   echo "- Network: $(cat "$out/scenario.txt")."
   [ "$mode" = loopback ] && echo "- **Loopback fallback** (no root or no namespaces): no filtered/unreachable hosts, no delay, no loss; raw-socket peers skipped."
   [ "$mode" = netns ] && echo "- Root-namespace guard (nft output + netdev egress, ip daddr 198.18.0.0/15): **$guard** packets dropped."

@@ -19,7 +19,7 @@ import (
 // says exactly who was cleaned and who claims "patched" but is still infected.
 func TestSimulatedOutbreak(t *testing.T) {
 	n, rosterPath := startNet(t, simnet.Config{
-		Prefix: netip.MustParsePrefix("127.94.0.0/22"), Port: 18094, Seed: 11, Hosts: 150,
+		Prefix: netip.MustParsePrefix("127.98.0.0/22"), Port: 18098, Seed: 11, Hosts: 150,
 		SlowDelay: 100 * time.Millisecond,
 	})
 	db := filepath.Join(t.TempDir(), "rs.db")
@@ -32,7 +32,7 @@ func TestSimulatedOutbreak(t *testing.T) {
 		}
 		return out
 	}
-	sweep := []string{"sweep", "--ports", "18094", "--timeout", "3s", "--host-timeout", "8s", "--rate", "0", "--quiet"}
+	sweep := []string{"sweep", "--ports", "18098", "--timeout", "3s", "--host-timeout", "8s", "--rate", "0", "--quiet"}
 	mustRun(0, "customers", "import", rosterPath)
 	mustRun(exitNewInfections, sweep...)
 
