@@ -96,8 +96,12 @@ func TestEndToEndSweepMatchesGroundTruth(t *testing.T) {
 				t.Fatalf("import: exit %d: %s", code, errs)
 			}
 			args := []string{"--db", db, "sweep", "--ports", "18080", "--timeout", "3s", "--host-timeout", "8s", "--rate", "0", "--quiet"}
+			// Cover both discoveries: connect here; the --confirm run takes
+			// the default, a SYN scan when the test runs as root.
 			if confirm {
 				args = append(args, "--confirm")
+			} else {
+				args = append(args, "--connect")
 			}
 			code, out, errs := cli(t, ctx, args...)
 			if code != exitNewInfections {

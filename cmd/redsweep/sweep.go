@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"redsweep/scanner"
+	"redsweep/scanner/syn"
 	"redsweep/store"
 	"redsweep/triage"
 )
@@ -32,6 +33,9 @@ type sweepOptions struct {
 	Timeout            time.Duration `json:"timeout"`
 	HostTimeout        time.Duration `json:"host_timeout"`
 	Confirm            bool          `json:"confirm,omitempty"`
+	Connect            bool          `json:"connect,omitempty"`
+	SubnetRate         int           `json:"subnet_rate,omitempty"`
+	Discovery          string        `json:"discovery"` // "syn" or "connect": what actually ran
 	Addresses          uint64        `json:"addresses"`
 	// Seed selects the random target order; Ranges is the target set after
 	// scope and exclusions. Together they let --resume continue exactly.
@@ -54,6 +58,8 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.Timeout, "timeout", scanner.DefaultTimeout, "per-connection deadline")
 	fs.DurationVar(&o.HostTimeout, "host-timeout", 0, "absolute deadline for all probes on one host:port (default 4×timeout+1s)")
 	fs.BoolVar(&o.Confirm, "confirm", false, "also run checks that make the customer's machine run a program (Code Red II root.exe 'ver', MS01-033 crash test)")
+	fs.BoolVar(&o.Connect, "connect", false, "find open ports with full TCP connects even when a SYN scan is possible (root or CAP_NET_RAW)")
+	fs.IntVar(&o.SubnetRate, "subnet-rate", syn.DefaultSubnetRate, "SYN discovery: at most this many SYNs per second to any one /24")
 	quiet := fs.Bool("quiet", false, "no progress; only the one-line summary and scope refusals (for cron)")
 	seed := fs.Uint64("seed", 0, "seed of the random target order (default: a new random seed)")
 	resume := fs.String("resume", "", "continue interrupted sweep `ID` (or \"latest\") with its original options and scope")
@@ -82,7 +88,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if o.Stale != 0 && o.Only == "" {
 		return usagef("--stale goes with --only flagged")
 	}
-	if o.Concurrency <= 0 || o.Rate < 0 || o.Timeout <= 0 || o.HostTimeout < 0 {
+	if o.Concurrency <= 0 || o.Rate < 0 || o.Timeout <= 0 || o.HostTimeout < 0 || o.SubnetRate < 0 {
 		return usagef("--concurrency and --timeout must be positive, --rate and --host-timeout not negative")
 	}
 	// Scope refusals are about the operator's own input: they are printed
@@ -123,6 +129,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	o.Discovery = chooseDiscovery(o, targets, warn, *quiet)
 	optJSON, _ := json.Marshal(o)
 	sweepID, err := db.StartSweep(ctx, string(optJSON))
 	if err != nil {
@@ -214,8 +221,17 @@ func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sw
 	bar := startProgress(e.stderr, !quiet && isTerminal(e.stderr), func() progressSnapshot {
 		return progressSnapshot{done: counters.Done.Load(), total: counters.Total.Load(), open: counters.Open.Load(), flagged: counters.FoundFlagged.Load()}
 	})
+	var discoverer scanner.Discoverer // nil: the scanner's connect discovery
+	if o.Discovery == "syn" {
+		rate := o.Rate
+		if rate == 0 {
+			rate = syn.DefaultRate
+		}
+		discoverer = &syn.Scanner{Rate: rate, SubnetRate: o.SubnetRate, Cooldown: min(o.Timeout, syn.DefaultCooldown)}
+	}
 	w := db.NewWriter(sweepID)
 	stats, runErr := scanner.Run(ctx, scanner.Options{
+		Discoverer:  discoverer,
 		Ports:       o.Ports,
 		Concurrency: o.Concurrency,
 		Rate:        o.Rate,
@@ -292,6 +308,26 @@ func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sw
 		return errNewInfections
 	}
 	return nil
+}
+
+// chooseDiscovery picks a SYN scan where it can run (raw sockets, IPv4
+// targets) unless --connect asks otherwise, and says why when it cannot.
+func chooseDiscovery(o sweepOptions, targets scanner.AddrSet, warn func(string, ...any), quiet bool) string {
+	if o.Connect {
+		return "connect"
+	}
+	for _, r := range targets.Ranges() {
+		if !r.First.Is4() {
+			if !quiet {
+				warn("IPv6 targets: using connect discovery (SYN discovery is IPv4 only)")
+			}
+			return "connect"
+		}
+	}
+	if err := syn.Available(); err != nil {
+		return "connect" // the normal case without root; not worth a warning
+	}
+	return "syn"
 }
 
 // onlyFlags reports whether args set no flag other than the named ones.
