@@ -39,15 +39,25 @@ func TestConnectPacingIsEven(t *testing.T) {
 			a = a.Next()
 		}
 	}
-	out := make(chan Hit, n)
-	if err := d.Discover(context.Background(), iter.Seq[netip.AddrPort](targets), out); err != nil {
-		t.Fatal(err)
-	}
-	close(out)
-	for h := range out {
-		if h.Release != nil {
-			h.Release()
+	// Each hit holds a concurrency slot until released, as the probe stage
+	// would: release them as they come.
+	out := make(chan Hit)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for h := range out {
+			if h.Release != nil {
+				h.Release()
+			}
 		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := d.Discover(ctx, iter.Seq[netip.AddrPort](targets), out)
+	close(out)
+	<-drained
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(at) != n {
 		t.Fatalf("%d dials, want %d", len(at), n)
