@@ -34,6 +34,7 @@ type sweepOptions struct {
 	HostTimeout        time.Duration `json:"host_timeout"`
 	Confirm            bool          `json:"confirm,omitempty"`
 	Connect            bool          `json:"connect,omitempty"`
+	DiscoveryOnly      bool          `json:"discovery_only,omitempty"`
 	SubnetRate         int           `json:"subnet_rate,omitempty"`
 	Discovery          string        `json:"discovery"` // "syn" or "connect": what actually ran
 	Addresses          uint64        `json:"addresses"`
@@ -58,6 +59,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.Timeout, "timeout", scanner.DefaultTimeout, "per-connection deadline")
 	fs.DurationVar(&o.HostTimeout, "host-timeout", 0, "absolute deadline for all probes on one host:port (default 4×timeout+1s)")
 	fs.BoolVar(&o.Confirm, "confirm", false, "also run checks that make the customer's machine run a program (Code Red II root.exe 'ver', MS01-033 crash test)")
+	fs.BoolVar(&o.DiscoveryOnly, "discovery-only", false, "only find open ports; send no HTTP probe (verdicts stay none)")
 	fs.BoolVar(&o.Connect, "connect", false, "find open ports with full TCP connects even when a SYN scan is possible (root or CAP_NET_RAW)")
 	fs.IntVar(&o.SubnetRate, "subnet-rate", syn.DefaultSubnetRate, "SYN discovery: at most this many SYNs per second to any one /24")
 	quiet := fs.Bool("quiet", false, "no progress; only the one-line summary and scope refusals (for cron)")
@@ -231,15 +233,16 @@ func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sw
 	}
 	w := db.NewWriter(sweepID)
 	stats, runErr := scanner.Run(ctx, scanner.Options{
-		Discoverer:  discoverer,
-		Ports:       o.Ports,
-		Concurrency: o.Concurrency,
-		Rate:        o.Rate,
-		Timeout:     o.Timeout,
-		HostTimeout: o.HostTimeout,
-		Confirm:     o.Confirm,
-		Scope:       scope,
-		Counters:    counters,
+		Discoverer:    discoverer,
+		Ports:         o.Ports,
+		Concurrency:   o.Concurrency,
+		Rate:          o.Rate,
+		Timeout:       o.Timeout,
+		HostTimeout:   o.HostTimeout,
+		Confirm:       o.Confirm,
+		DiscoveryOnly: o.DiscoveryOnly,
+		Scope:         scope,
+		Counters:      counters,
 	}, order.Seq(start, func(p uint64) bool { return done[int64(p)] }), func(r scanner.Result) {
 		ob := observation(sweepID, r)
 		ob.Pos = -1
