@@ -337,7 +337,7 @@ func (db *DB) MarkBatch(ctx context.Context, rows []MarkRow) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("mark: %w", err)
+		return 0, fmt.Errorf("recording call outcomes: %w", err)
 	}
 	return n, nil
 }

@@ -50,20 +50,20 @@ type DiffRow struct {
 // a rescan with the full sweep before it works as expected. An address never
 // probed before counts as "none". Rows come ordered by category, subnet, IP.
 func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, error) {
-	if fromSweep >= toSweep {
-		return nil, fmt.Errorf("diff: from sweep %d must be older than to sweep %d", fromSweep, toSweep)
-	}
 	for _, id := range []int64{fromSweep, toSweep} {
 		if _, err := db.Sweep(ctx, id); err != nil {
-			return nil, fmt.Errorf("diff: %w", err)
+			return nil, err // "sweep N: no such sweep"
 		}
+	}
+	if fromSweep >= toSweep {
+		return nil, fmt.Errorf("sweep %d is not older than sweep %d: give the earlier one as --from", fromSweep, toSweep)
 	}
 	before := map[netip.Addr]Observation{}
 	if err := db.latestResults(ctx, fromSweep, false, func(o Observation) error {
 		before[o.Addr] = o
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("diff: %w", err)
+		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
 	}
 	now := map[netip.Addr][]Observation{}
 	var order []netip.Addr
@@ -74,15 +74,15 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 		now[o.Addr] = append(now[o.Addr], o)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("diff: %w", err)
+		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
 	}
 	h, err := db.loadHolders(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("diff: %w", err)
+		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
 	}
 	calls, err := db.loadCalls(ctx, time.Now().Add(24*time.Hour))
 	if err != nil {
-		return nil, fmt.Errorf("diff: %w", err)
+		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
 	}
 	var out []DiffRow
 	for _, a := range order {

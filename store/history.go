@@ -94,7 +94,7 @@ func (db *DB) History(ctx context.Context, target string) ([]HistoryEvent, error
 		return nil, fmt.Errorf("history %s: %w", target, err)
 	}
 	if !isIP && len(spans) == 0 {
-		return nil, fmt.Errorf("history: %q is neither an IP address nor a customer id on the roster", target)
+		return nil, fmt.Errorf("%q is neither an IP address nor a customer id on the roster", target)
 	}
 	var ev []HistoryEvent
 	for _, s := range spans {

@@ -55,6 +55,19 @@ func (db *DB) FinishSweep(ctx context.Context, id int64, state string, targets i
 	return nil
 }
 
+// MarkAbandonedSweeps marks every sweep still "running" as interrupted.
+// Call it only while holding the sweep lock: then no running sweep can be
+// alive, so "running" means its process died (kill -9, a crash, a reboot).
+func (db *DB) MarkAbandonedSweeps(ctx context.Context) (int, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, ended = coalesce(ended, ?) WHERE state = ?`,
+		SweepInterrupted, fmtTS(time.Now()), SweepRunning)
+	if err != nil {
+		return 0, db.fileError(fmt.Errorf("marking abandoned sweeps: %w", err))
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // ResumeSweep marks an interrupted (or crashed, still "running") sweep as
 // running again so its writer can continue it. Its Checkpoint says where to
 // start.

@@ -130,6 +130,9 @@ func runMark(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	n, err := db.MarkBatch(ctx, rows)
 	if err != nil {
+		if *from != "" {
+			return fmt.Errorf("%s: %w (nothing was recorded)", *from, err)
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "recorded %d call outcome(s) for %d address(es)\n", len(rows), n)
@@ -174,6 +177,9 @@ func readMarks(path, by string) ([]store.MarkRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (nothing was recorded)", path, err)
 		}
+		if len(rec) > len(header) {
+			return nil, fmt.Errorf("%s line %d: %d fields, the header has %d (nothing was recorded)", path, line, len(rec), len(header))
+		}
 		m := store.MarkRow{Target: get(rec, "target"), Outcome: get(rec, "outcome"), Note: get(rec, "note"), By: get(rec, "by"), Line: line, At: time.Now()}
 		if m.By == "" {
 			m.By = by
@@ -183,10 +189,18 @@ func readMarks(path, by string) ([]store.MarkRow, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s line %d, field \"at\": %v (nothing was recorded)", path, line, err)
 			}
+			// A call cannot have happened tomorrow; a typo here would sort
+			// the call after every real one in history and the call list.
+			if t.After(time.Now().Add(time.Hour)) {
+				return nil, fmt.Errorf("%s line %d, field \"at\": %s is in the future (nothing was recorded)", path, line, at)
+			}
 			m.At = t
 		}
-		if err := oneOf("outcome", m.Outcome, store.Outcomes...); err != nil || m.Target == "" {
-			return nil, fmt.Errorf("%s line %d: need a target and an outcome (one of %s) (nothing was recorded)", path, line, strings.Join(store.Outcomes, ", "))
+		if m.Target == "" {
+			return nil, fmt.Errorf("%s line %d, field \"target\": empty; give an IP address or customer id (nothing was recorded)", path, line)
+		}
+		if err := oneOf("outcome", m.Outcome, store.Outcomes...); err != nil {
+			return nil, fmt.Errorf("%s line %d, field \"outcome\": %q is not one of %s (nothing was recorded)", path, line, m.Outcome, strings.Join(store.Outcomes, ", "))
 		}
 		rows = append(rows, m)
 	}
@@ -352,7 +366,7 @@ func resolveSweep(ctx context.Context, db *store.DB, s string) (int64, error) {
 		return 0, usagef("--sweep %q: want a sweep id or \"latest\"", s)
 	}
 	if _, err := db.Sweep(ctx, id); err != nil {
-		return 0, fmt.Errorf("sweep %d: %w", id, err)
+		return 0, err
 	}
 	return id, nil
 }

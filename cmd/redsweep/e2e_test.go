@@ -308,6 +308,10 @@ func TestBadInputGivesOneLineErrorAndNothingHalfWritten(t *testing.T) {
 	good := filepath.Join(dir, "good.csv")
 	os.WriteFile(bad, []byte("ip,customer_id,name,phone\n127.0.0.1,C1,Ann,555-0100\n10.0.0.300,C2,Bob,555-0101\n"), 0o644)
 	os.WriteFile(good, []byte("ip,customer_id,name,phone\n127.0.0.1,C1,Ann,555-0100\n"), 0o644)
+	// A good roster first, so the bad one has something to spoil.
+	if code, _, errs := cli(t, context.Background(), "--db", db, "customers", "import", good); code != 0 {
+		t.Fatalf("good import: %s", errs)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -315,6 +319,9 @@ func TestBadInputGivesOneLineErrorAndNothingHalfWritten(t *testing.T) {
 		contains []string
 	}{
 		{"bad roster row", []string{"--db", db, "customers", "import", bad}, exitError, []string{"bad.csv line 3", `field "ip"`, "nothing was imported"}},
+		{"host deadline shorter than a connection's", []string{"--db", db, "sweep", "--timeout", "3s", "--host-timeout", "1s"}, exitUsage, []string{"--host-timeout"}},
+		{"whole internet", []string{"--db", db, "sweep", "--targets", "0.0.0.0/0", "--allow-outside-roster"}, exitUsage, []string{"refused", "/8"}},
+		{"negative port", []string{"--db", db, "sweep", "--ports", "-1"}, exitUsage, []string{`"-1" is not a port`}},
 		{"unwritable database path", []string{"--db", filepath.Join(dir, "no", "such", "dir", "x.db"), "customers", "import", good}, exitError, []string{"x.db"}},
 		{"unknown flag", []string{"--db", db, "sweep", "--frobnicate"}, exitUsage, []string{"frobnicate"}},
 		{"unknown command", []string{"frobnicate"}, exitUsage, []string{"unknown command"}},
@@ -337,9 +344,18 @@ func TestBadInputGivesOneLineErrorAndNothingHalfWritten(t *testing.T) {
 			}
 		})
 	}
-	// The bad import wrote nothing: a sweep finds an empty roster.
-	code, _, errs := cli(t, context.Background(), "--db", db, "sweep")
-	if code == 0 || !strings.Contains(errs, "roster is empty") {
-		t.Errorf("after a failed import the roster must be empty: exit %d, %q", code, errs)
+	// The bad import wrote nothing: its good first row (C1 again) and its
+	// other rows left no trace; C2 is unknown.
+	code, out, errs := cli(t, context.Background(), "--db", db, "history", "C2")
+	if code != exitError || !strings.Contains(errs, "neither an IP address nor a customer id") {
+		t.Errorf("after a failed import C2 must be unknown: exit %d, %q %q", code, out, errs)
+	}
+	// Reading commands never create a database by accident.
+	missing := filepath.Join(dir, "typo.db")
+	if code, _, errs := cli(t, context.Background(), "--db", missing, "calls"); code != exitError || !strings.Contains(errs, "does not exist") {
+		t.Errorf("calls on a missing database: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("calls created the missing database")
 	}
 }

@@ -15,7 +15,7 @@ import (
 const maxFingerprintInput = 8 << 20
 
 func runFingerprint(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fingerprint", "[FILE|-]")
+	fs := newFlagsNoDB(e, "fingerprint", "[FILE|-]")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -14,12 +14,18 @@ var errHelp = errors.New("help requested")
 // newFlags makes a subcommand's flag set. Every subcommand also takes --db so
 // `redsweep calls --db x.db` works as well as `redsweep --db x.db calls`.
 func newFlags(e *env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagsNoDB(e, name, synopsis)
 	fs.Func("db", "SQLite database `path` (default $REDSWEEP_DB, else ./redsweep.db)", func(s string) error {
 		e.dbPath, e.dbFromFlag = s, true
 		return nil
 	})
+	return fs
+}
+
+// newFlagsNoDB is for commands that never touch the database.
+func newFlagsNoDB(e *env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stdout, "usage: redsweep %s %s\n\nflags:\n", name, synopsis)
 		fs.SetOutput(e.stdout)
@@ -37,8 +43,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, errHelp
+				return nil, errHelp // the flag package has printed the usage
 			}
 			return nil, usageError{err.Error()}
 		}

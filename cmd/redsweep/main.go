@@ -121,7 +121,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "database: --db PATH, else $REDSWEEP_DB, else ./redsweep.db")
-	fmt.Fprintln(w, "exit codes: 0 done, 1 error, 2 bad usage, 3 sweep found new infections")
+	fmt.Fprintln(w, "exit codes: 0 done, 1 error, 2 bad usage, 3 sweep found new infections, 130 interrupted")
 	fmt.Fprintln(w, "run 'redsweep COMMAND -h' for a command's flags")
 }
 

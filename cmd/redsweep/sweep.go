@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -91,7 +92,10 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		return usagef("--stale goes with --only flagged")
 	}
 	if o.Concurrency <= 0 || o.Rate < 0 || o.Timeout <= 0 || o.HostTimeout < 0 || o.SubnetRate < 0 {
-		return usagef("--concurrency and --timeout must be positive, --rate and --host-timeout not negative")
+		return usagef("--concurrency and --timeout must be positive, --rate, --subnet-rate and --host-timeout not negative")
+	}
+	if o.HostTimeout > 0 && o.HostTimeout < o.Timeout {
+		return usagef("--host-timeout %v is shorter than --timeout %v: it bounds all probes on a host, so it must be at least one connection's deadline", o.HostTimeout, o.Timeout)
 	}
 	// Scope refusals are about the operator's own input: they are printed
 	// even with --quiet, since a silently shrunk sweep is worse than mail.
@@ -99,14 +103,12 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "redsweep sweep: "+format+"\n", a...)
 	}
 
-	db, err := store.Open(e.database())
+	db, err := openExisting(e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
-	host, _ := os.Hostname()
-	release, err := db.AcquireSweepLock(ctx, os.Getpid(), host)
+	release, err := lockSweeps(ctx, e, db)
 	if err != nil {
 		return err
 	}
@@ -124,6 +126,10 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if o.Seed == 0 {
 		o.Seed = rand.Uint64()
 	}
+	order, err := scanner.NewOrder(targets, o.Seed)
+	if err != nil {
+		return err
+	}
 	for _, r := range targets.Ranges() {
 		o.Ranges = append(o.Ranges, r.String())
 	}
@@ -138,20 +144,19 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	scope := scanner.NewScope(scanner.ScopeConfig{Targets: targets, Exclude: exclude, Subnets: subnets, AllowOutsideRoster: true})
-	return executeSweep(ctx, e, db, sweepID, o, targets, scope, 0, nil, *quiet)
+	return executeSweep(ctx, e, db, sweepID, o, order, scope, 0, nil, *quiet)
 }
 
 // resumeSweep continues an interrupted (or crashed) sweep: same options,
 // same target set and order, starting at its checkpoint and skipping what
 // was finished beyond it.
 func resumeSweep(ctx context.Context, e *env, which string, quiet bool) error {
-	db, err := store.Open(e.database())
+	db, err := openExisting(e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	host, _ := os.Hostname()
-	release, err := db.AcquireSweepLock(ctx, os.Getpid(), host)
+	release, err := lockSweeps(ctx, e, db)
 	if err != nil {
 		return err
 	}
@@ -177,6 +182,10 @@ func resumeSweep(ctx context.Context, e *env, which string, quiet bool) error {
 		rs = append(rs, r)
 	}
 	targets := scanner.NewAddrSet(rs...)
+	order, err := scanner.NewOrder(targets, o.Seed)
+	if err != nil {
+		return fmt.Errorf("sweep %d: %w", id, err)
+	}
 	// The exclusions may have grown since: honour the file as it is now.
 	var exclude scanner.AddrSet
 	if o.Exclude != "" {
@@ -199,17 +208,13 @@ func resumeSweep(ctx context.Context, e *env, which string, quiet bool) error {
 	if !quiet {
 		fmt.Fprintf(e.stderr, "redsweep sweep: resuming sweep %d at position %d of %d (%d finished beyond it)\n", id, sw.Checkpoint, targets.Count(), len(done))
 	}
-	return executeSweep(ctx, e, db, id, o, targets, scope, uint64(sw.Checkpoint), done, quiet)
+	return executeSweep(ctx, e, db, id, o, order, scope, uint64(sw.Checkpoint), done, quiet)
 }
 
 // executeSweep runs the scanner over targets in the sweep's random order,
 // from position start, writing results and checkpoints, and reports.
-func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sweepOptions, targets scanner.AddrSet,
+func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sweepOptions, order *scanner.Order,
 	scope *scanner.Scope, start uint64, done map[int64]bool, quiet bool) error {
-	order, err := scanner.NewOrder(targets, o.Seed)
-	if err != nil {
-		return err
-	}
 	var already []uint64
 	for p := range done {
 		already = append(already, uint64(p))
@@ -333,6 +338,31 @@ func chooseDiscovery(o sweepOptions, targets scanner.AddrSet, warn func(string, 
 	return "syn"
 }
 
+// maxSweepAddresses bounds one sweep: a /8. Larger target lists are almost
+// always a typo (0.0.0.0/0 with --allow-outside-roster), and a sweep's
+// results (one row per target) must fit one database.
+const maxSweepAddresses = 1 << 24
+
+var allIPv4 = scanner.NewAddrSet(scanner.Range{First: netip.IPv4Unspecified(), Last: netip.AddrFrom4([4]byte{255, 255, 255, 255})})
+
+// lockSweeps takes the database's one-sweep lock (a dead holder's is taken
+// over) and marks sweeps left "running" by a crashed process interrupted,
+// so they can be resumed and are not shown as running forever.
+func lockSweeps(ctx context.Context, e *env, db *store.DB) (func() error, error) {
+	host, _ := os.Hostname()
+	release, err := db.AcquireSweepLock(ctx, os.Getpid(), host)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := db.MarkAbandonedSweeps(ctx); err != nil {
+		release()
+		return nil, err
+	} else if n > 0 {
+		fmt.Fprintf(e.stderr, "redsweep sweep: %d sweep(s) left running by a process that died are now marked interrupted (redsweep sweep --resume ID continues one)\n", n)
+	}
+	return release, nil
+}
+
 // onlyFlags reports whether args set no flag other than the named ones.
 func onlyFlags(args []string, allowed ...string) bool {
 	for i := 0; i < len(args); i++ {
@@ -418,7 +448,13 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 		if roster.Empty() {
 			return targets, exclude, errors.New("the roster is empty: import customers first (redsweep customers import FILE.csv) or give --targets with --allow-outside-roster")
 		}
-		targets = roster
+		targets = roster.Intersect(allIPv4)
+		if v6 := roster.Subtract(allIPv4); !v6.Empty() {
+			warn("%d IPv6 customer blocks are in the roster but not swept: IPv6 sweeping is not supported yet (give small IPv6 ranges with --targets)", len(v6.Ranges()))
+		}
+		if targets.Empty() {
+			return targets, exclude, errors.New("the roster has no IPv4 customer addresses to sweep")
+		}
 	}
 
 	if explicit && !o.AllowOutsideRoster {
@@ -431,7 +467,11 @@ func sweepTargets(ctx context.Context, db *store.DB, o *sweepOptions, warn func(
 		}
 		targets = inside
 	}
-	if reserved := targets.Intersect(scanner.AlwaysRefused()); !reserved.Empty() {
+	reserved := targets.Intersect(scanner.AlwaysRefused())
+	if n := targets.Count() - reserved.Count(); n > maxSweepAddresses {
+		return targets, exclude, usagef("refused: %d target addresses is more than one sweep takes (%d, a /8); split it into several sweeps", n, uint64(maxSweepAddresses))
+	}
+	if !reserved.Empty() {
 		warn("refused %d target addresses that are never swept (multicast, broadcast, 0.0.0.0/8, 240.0.0.0/4): %s",
 			reserved.Count(), rangesText(reserved, 3))
 		targets = targets.Subtract(reserved)
@@ -513,6 +553,9 @@ func parsePorts(s string) ([]uint16, error) {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
+		}
+		if strings.HasPrefix(part, "-") {
+			return nil, fmt.Errorf("%q is not a port number (1-65535)", part)
 		}
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.ParseUint(lo, 10, 16)
