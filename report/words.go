@@ -80,6 +80,11 @@ var (
 		Text: "Runs IIS 4.0 or 5.0, the versions Code Red attacks: make sure MS01-033 is installed.",
 		Also: "Runs IIS 4.0 or 5.0, the versions Code Red attacks.",
 	}
+	scriptMS01033Patched = script{
+		Problem: "ms01-033-patched", Say: false,
+		Text: "MS01-033 is installed (the crash test was refused), though the .ida mapping is still there.",
+		Also: "MS01-033 is installed: the .ida mapping alone is no longer a hole.",
+	}
 	scriptCatchAll = script{
 		Problem: "catch-all", Say: false,
 		Text: "The server answers every address with a page, so a page alone proves nothing; the other findings are what count.",
@@ -107,6 +112,7 @@ var scripts = map[string]script{
 	triage.InfectedReply:    scriptInfectedReply,
 	triage.IdaMapped:        scriptIdaMapped,
 	triage.MS01033Unpatched: scriptMS01033,
+	triage.MS01033Patched:   scriptMS01033Patched,
 	triage.IISCodeRedEra:    scriptIISEra,
 	triage.CatchAll:         scriptCatchAll,
 	triage.IdaOverflow:      scriptIdaOverflow,

@@ -189,10 +189,8 @@ func (db *DB) latestResults(ctx context.Context, asOf int64, onlyFlagged bool, f
 		SELECT ip_key, max(sweep_id) AS sweep_id FROM observations
 		WHERE status <> 'out-of-scope' AND sweep_id <= ? GROUP BY ip_key)`
 	where := `o.status <> 'out-of-scope' AND EXISTS (SELECT 1 FROM latest l WHERE l.ip_key = o.ip_key AND l.sweep_id = o.sweep_id)`
-	if onlyFlagged {
-		where += ` AND EXISTS (SELECT 1 FROM observations b WHERE b.ip_key = o.ip_key AND b.sweep_id = o.sweep_id
-			AND b.verdict IN ('infected', 'vulnerable'))`
-	}
+	// onlyFlagged is applied after the confirm carry below: a host can be
+	// flagged by what an earlier --confirm sweep found.
 	// Rows come in id order; ports of one address in one sweep are not
 	// adjacent, so group here.
 	group := map[netip.Addr][]Observation{}
@@ -207,8 +205,16 @@ func (db *DB) latestResults(ctx context.Context, asOf int64, onlyFlagged bool, f
 	if err != nil {
 		return err
 	}
+	carry, err := db.loadConfirmCarry(ctx, asOf)
+	if err != nil {
+		return err
+	}
 	for _, a := range order {
-		if err := fn(worst(group[a])); err != nil {
+		o := carry.apply(worst(group[a]))
+		if onlyFlagged && o.Verdict < triage.Vulnerable {
+			continue
+		}
+		if err := fn(o); err != nil {
 			return err
 		}
 	}

@@ -84,9 +84,13 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 	if err != nil {
 		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
 	}
+	carry, err := db.loadConfirmCarry(ctx, toSweep)
+	if err != nil {
+		return nil, fmt.Errorf("comparing sweeps %d and %d: %w", fromSweep, toSweep, err)
+	}
 	var out []DiffRow
 	for _, a := range order {
-		to := worst(now[a])
+		to := carry.apply(worst(now[a]))
 		from, had := before[a]
 		r := DiffRow{IP: a, To: to.Verdict, ToSweep: toSweep, Findings: to.Findings, Seen: to.Seen, ToStatus: to.Status}
 		if had {

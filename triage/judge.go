@@ -122,13 +122,7 @@ func Judge(ex []Exchange) (Verdict, []Finding) {
 			add(MS01033Unpatched, "the 220-x .ida request crashed the ISAPI (0xc0000005): MS01-033 not applied", e, s)
 		} else if s, ok := artefact(e, fingerprint.ArtIdaErrorPage); ok && idaMapped {
 			patched = true
-			const why = "; the .ida mapping is present but the 220-x .ida request was answered normally: MS01-033 applied"
-			for i := range out {
-				if out[i].Code == IISCodeRedEra {
-					out[i].Detail += why
-					out[i].Evidence += "; " + evidence(e, s)
-				}
-			}
+			add(MS01033Patched, "the .ida mapping is present but the 220-x .ida request was answered normally: MS01-033 applied", e, s)
 		}
 	}
 	if idaMapped && !patched {

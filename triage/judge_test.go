@@ -85,7 +85,7 @@ func TestJudge(t *testing.T) {
 		}, Vulnerable, []string{IISCodeRedEra, IdaMapped, MS01033Unpatched}},
 		{"MS01-033 confirmed patched", []Exchange{
 			x(ProbeRoot, "/", rootIIS5), x(ProbeBaseline, base, notFound5), x(ProbeNullIda, "/NULL.ida", idaError), x(ProbeMS01033, "/x.ida?xxx=x", idaPatched),
-		}, IIS, []string{IISCodeRedEra}},
+		}, IIS, []string{IISCodeRedEra, MS01033Patched}},
 		{"MS01-033 probe timed out: mapping still counts", []Exchange{
 			x(ProbeRoot, "/", rootIIS5), x(ProbeBaseline, base, notFound5), x(ProbeNullIda, "/NULL.ida", idaError), failed(ProbeMS01033, "/x.ida?xxx=x", "read: deadline reached after 0 bytes"),
 		}, Vulnerable, []string{IISCodeRedEra, IdaMapped}},

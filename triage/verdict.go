@@ -65,6 +65,7 @@ const (
 	NimdaReadmeEML   = "nimda-readme-eml"   // /readme.eml serves Nimda's MIME payload
 	IdaMapped        = "ida-mapped"         // /NULL.ida answered by the Index Server ISAPI (.ida mapping present)
 	MS01033Unpatched = "ms01-033-unpatched" // the 220-x .ida probe crashed the ISAPI (0xc0000005) (--confirm only)
+	MS01033Patched   = "ms01-033-patched"   // the 220-x .ida probe was refused normally: MS01-033 applied (--confirm only)
 	IISCodeRedEra    = "iis-codered-era"    // IIS 4.0 or 5.0: the Code Red target population
 	CatchAll         = "catch-all"          // answers 200 to random paths: worm-path 200s are not trusted
 
@@ -86,6 +87,7 @@ var codeSeverity = map[string]Verdict{
 	NimdaReadmeEML:   Infected,
 	IdaMapped:        Vulnerable,
 	MS01033Unpatched: Vulnerable,
+	MS01033Patched:   IIS,
 	IISCodeRedEra:    IIS,
 	CatchAll:         Web,
 	CodeRed1Traffic:  Infected,
@@ -96,6 +98,12 @@ var codeSeverity = map[string]Verdict{
 	WormFanout:       Infected,
 	InfectedReply:    Infected,
 }
+
+// ConfirmOnly are the findings only a --confirm sweep can make. A later
+// sweep without --confirm cannot see them, so it must neither clear them
+// (an infected host is not "cleaned" because nobody looked) nor contradict
+// them (a host proven patched is not "vulnerable" again).
+var ConfirmOnly = []string{CodeRed2Backdoor, MS01033Unpatched, MS01033Patched}
 
 // Severity is the verdict a finding code implies by itself; unknown codes imply None.
 func Severity(code string) Verdict { return codeSeverity[code] }

@@ -32,13 +32,14 @@ const (
 	CodeNimdaReadmeEML   = "nimda-readme-eml"
 	CodeIdaMapped        = "ida-mapped"
 	CodeMS01033          = "ms01-033-unpatched"
+	CodeMS01033Patched   = "ms01-033-patched"
 	CodeIISCodeRedEra    = "iis-codered-era"
 	CodeCatchAll         = "catch-all"
 )
 
 // Codes lists every finding code the ground truth uses.
 var Codes = []string{CodeCodeRed1Defaced, CodeCodeRed2Backdoor, CodeNimdaContent, CodeNimdaReadmeEML,
-	CodeIdaMapped, CodeMS01033, CodeIISCodeRedEra, CodeCatchAll}
+	CodeIdaMapped, CodeMS01033, CodeMS01033Patched, CodeIISCodeRedEra, CodeCatchAll}
 
 // Personality is what answers on one customer address.
 type Personality string
@@ -110,7 +111,7 @@ var specs = map[Personality]spec{
 	IIS4Ida:        {desc: "IIS 4.0, .ida mapping, unpatched", listens: true, verdict: VerdictVulnerable, findings: []string{era, mapped}, cverdict: VerdictVulnerable, cfinds: []string{era, mapped, CodeMS01033}, cure: IIS4NoIda},
 	IIS4NoIda:      {desc: "IIS 4.0, no .ida mapping", listens: true, verdict: VerdictIIS, findings: []string{era}, cverdict: VerdictIIS, cfinds: []string{era}},
 	IIS5Ida:        {desc: "IIS 5.0, .ida mapping, unpatched", listens: true, verdict: VerdictVulnerable, findings: []string{era, mapped}, cverdict: VerdictVulnerable, cfinds: []string{era, mapped, CodeMS01033}, cure: IIS5NoIda},
-	IIS5IdaPatched: {desc: "IIS 5.0, .ida mapping, MS01-033 patched", listens: true, verdict: VerdictVulnerable, findings: []string{era, mapped}, cverdict: VerdictIIS, cfinds: []string{era}, cure: IIS5NoIda},
+	IIS5IdaPatched: {desc: "IIS 5.0, .ida mapping, MS01-033 patched", listens: true, verdict: VerdictVulnerable, findings: []string{era, mapped}, cverdict: VerdictIIS, cfinds: []string{era, CodeMS01033Patched}, cure: IIS5NoIda},
 	IIS5NoIda:      {desc: "IIS 5.0, no .ida mapping", listens: true, verdict: VerdictIIS, findings: []string{era}, cverdict: VerdictIIS, cfinds: []string{era}},
 	IIS51:          {desc: "IIS 5.1", listens: true, verdict: VerdictIIS, cverdict: VerdictIIS},
 	IIS6:           {desc: "IIS 6.0", listens: true, verdict: VerdictIIS, cverdict: VerdictIIS},

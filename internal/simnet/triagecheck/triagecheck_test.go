@@ -16,7 +16,7 @@ func TestNamesMatchTriage(t *testing.T) {
 	}
 	known := map[string]bool{
 		triage.CodeRed1Defaced: true, triage.CodeRed2Backdoor: true, triage.NimdaContent: true,
-		triage.NimdaReadmeEML: true, triage.IdaMapped: true, triage.MS01033Unpatched: true,
+		triage.NimdaReadmeEML: true, triage.IdaMapped: true, triage.MS01033Unpatched: true, triage.MS01033Patched: true,
 		triage.IISCodeRedEra: true, triage.CatchAll: true,
 	}
 	for _, c := range simnet.Codes {
