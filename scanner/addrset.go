@@ -337,7 +337,7 @@ func ParseRange(s string) (Range, error) {
 	if lo, hi, ok := strings.Cut(s, "-"); ok {
 		first, err := parseAddr(lo)
 		if err != nil {
-			return Range{}, fmt.Errorf("bad range %q: %w", s, err)
+			return Range{}, notTarget(s)
 		}
 		hi = strings.TrimSpace(hi)
 		var last netip.Addr
@@ -346,7 +346,7 @@ func ParseRange(s string) (Range, error) {
 			b[3] = byte(n)
 			last = netip.AddrFrom4(b)
 		} else if last, err = parseAddr(hi); err != nil {
-			return Range{}, fmt.Errorf("bad range %q: %w", s, err)
+			return Range{}, notTarget(s)
 		}
 		if first.BitLen() != last.BitLen() {
 			return Range{}, fmt.Errorf("bad range %q: mixes IPv4 and IPv6", s)
@@ -358,9 +358,13 @@ func ParseRange(s string) (Range, error) {
 	}
 	a, err := parseAddr(s)
 	if err != nil {
-		return Range{}, fmt.Errorf("bad address %q: %w", s, err)
+		return Range{}, notTarget(s)
 	}
 	return Range{a, a}, nil
+}
+
+func notTarget(s string) error {
+	return fmt.Errorf("%q is not an address, CIDR block or range (10.1.2.3, 10.1.2.0/24, 10.1.2.3-10.1.2.9 or 10.1.2.3-9)", s)
 }
 
 func parseAddr(s string) (netip.Addr, error) {

@@ -16,8 +16,8 @@ import (
 )
 
 func runIngest(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "ingest", "FILE... [--format auto|"+strings.Join(passive.Formats, "|")+"] [--reporter NAME]")
-	format := fs.String("format", "auto", "log format: auto, "+strings.Join(passive.Formats, ", "))
+	fs := newFlags(e, "ingest", "FILE... [--format "+strings.Join(passive.Formats, "|")+"] [--reporter NAME]")
+	format := fs.String("format", "auto", "log format: "+strings.Join(passive.Formats, ", "))
 	reporter := fs.String("reporter", "", "who sent the log (a customer id or name), recorded with the evidence")
 	tz := fs.String("tz", "UTC", "time zone of log times that carry none (Apache error logs), e.g. America/New_York")
 	pos, err := parseFlags(fs, args)
