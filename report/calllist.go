@@ -48,6 +48,16 @@ type Entry struct {
 	// PatchedButInfected: the customer said "patched", and a sweep after that
 	// call still found the worm. The desk must hear it loudly.
 	PatchedButInfected bool `json:"patched_but_infected,omitempty"`
+	// Calls is every call recorded about the address, oldest first.
+	Calls []Call `json:"calls,omitempty"`
+}
+
+// Call is one recorded call outcome.
+type Call struct {
+	Outcome string    `json:"outcome"`
+	At      time.Time `json:"at"`
+	Note    string    `json:"note,omitempty"`
+	By      string    `json:"by,omitempty"`
 }
 
 // severity is the entry's verdict as a value; an unreadable name counts as
@@ -130,6 +140,9 @@ func newEntry(r store.CallRow) Entry {
 		LastOutcome:   r.LastOutcome,
 		LastOutcomeAt: r.LastOutcomeAt,
 		LastNote:      r.LastNote,
+	}
+	for _, c := range r.Calls {
+		e.Calls = append(e.Calls, Call{Outcome: c.Outcome, At: c.At, Note: c.Note, By: c.By})
 	}
 	e.PatchedButInfected = r.LastOutcome == "patched" && r.Verdict >= triage.Infected &&
 		!r.LastOutcomeAt.IsZero() && r.LastSeen.After(r.LastOutcomeAt)

@@ -35,6 +35,11 @@ func row(id, name, phone, ip, subnet string, customers int, v triage.Verdict, fs
 
 func called(r store.CallRow, outcome string, at time.Duration, note string) store.CallRow {
 	r.LastOutcome, r.LastOutcomeAt, r.LastNote = outcome, ago(at), note
+	// An earlier unanswered call, so the sheet shows a history, not one line.
+	r.Calls = []store.CallOutcome{
+		{Outcome: "no-answer", At: ago(at + 90*time.Minute), By: "desk-2"},
+		{Outcome: outcome, At: ago(at), Note: note, By: "desk-1"},
+	}
 	return r
 }
 

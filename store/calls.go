@@ -146,6 +146,9 @@ func (db *DB) CallRowsWith(ctx context.Context, at time.Time, opt CallOptions) (
 		if lc, ok := calls.latest(r.CustomerID, r.IP); ok {
 			r.LastOutcome, r.LastOutcomeAt, r.LastNote = lc.outcome, lc.at, lc.note
 		}
+		for _, c := range calls.all(r.CustomerID, r.IP) {
+			r.Calls = append(r.Calls, CallOutcome{Outcome: c.outcome, At: c.at, Note: c.note, By: c.by})
+		}
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b CallRow) int {
@@ -278,6 +281,28 @@ func (ci *callIndex) latest(customerID string, ip netip.Addr) (call, bool) {
 		}
 	}
 	return best, found
+}
+
+// all is every call about ip (for the address itself, or for a block of the
+// customer's that contains it), oldest first.
+func (ci *callIndex) all(customerID string, ip netip.Addr) []call {
+	var out []call
+	out = append(out, ci.byIP[ip.String()]...)
+	for _, c := range ci.byCustomer[customerID] {
+		if c.ip == ip.String() {
+			continue // already counted
+		}
+		if p, err := netip.ParsePrefix(c.ip); err == nil && p.Contains(ip) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b call) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return int(a.id - b.id)
+	})
+	return out
 }
 
 // latestOutcome is the last call about ip with the given outcome.

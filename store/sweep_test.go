@@ -193,6 +193,11 @@ func TestOutbreakLifecycle(t *testing.T) {
 	if !strings.Contains(callSummary(rows), "D 10.0.1.1") {
 		t.Errorf("a patched call alone retired evidence: %s", callSummary(rows))
 	}
+	for _, r := range rows {
+		if r.CustomerID == "D" && (len(r.Calls) != 1 || r.Calls[0].Outcome != "patched" || !r.Calls[0].At.Equal(s2.Add(2*time.Minute))) {
+			t.Errorf("D's call history: %+v", r.Calls)
+		}
+	}
 
 	// Export streams every observation with findings.
 	var exported []string

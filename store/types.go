@@ -95,6 +95,15 @@ type CallRow struct {
 	LastOutcome     string // "" when never called
 	LastOutcomeAt   time.Time
 	LastNote        string
+	Calls           []CallOutcome // every call about the address, oldest first
+}
+
+// CallOutcome is one recorded call.
+type CallOutcome struct {
+	Outcome string
+	At      time.Time
+	Note    string
+	By      string
 }
 
 // Evidence is what passive sources (captures, customer reports) say about one
