@@ -125,11 +125,13 @@ func AnalyzeResponse(r *Response) Result {
 
 func (rs *ruleSet) decide(r *Response, st *verdictState, res *Result) {
 	b := st.banner
+	wire := wireCapture(r)
 	// A stock IIS page copied with bare-LF line ends is an imitation,
-	// whoever claims to serve it.
+	// whoever claims to serve it - when the bytes came off the wire. A page
+	// pasted on its own has the line ends of whoever pasted it.
 	var proofs, hints []hit
 	for _, h := range st.iis {
-		if h.rule.CRLF && r.Body != nil && bareLFOnly(r.Body) {
+		if h.rule.CRLF && wire && r.Body != nil && bareLFOnly(r.Body) {
 			res.Signals = append(res.Signals, Signal{Rule: h.rule.ID, Weight: WeightAgainst,
 				Detail: "the stock IIS page is sent with CRLF line ends; this copy uses bare LF"})
 			st.imitatedPage = true
@@ -145,6 +147,10 @@ func (rs *ruleSet) decide(r *Response, st *verdictState, res *Result) {
 	if b != nil && (b.rule.Class == "iis" || b.rule.Class == "iis-express") {
 		res.Signals = append(res.Signals, Signal{Rule: b.rule.ID, Weight: WeightFor, Detail: b.rule.Detail + ": " + snippet([]byte(b.snippet))})
 		tells := framingTells(r, rs.normIIS(b.version))
+		if !wire && (r.BareLF || (r.Body != nil && bareLFOnly(r.Body))) {
+			res.Signals = append(res.Signals, Signal{Rule: "framing", Weight: WeightInfo,
+				Detail: "bare LF line ends not judged: this is not a whole captured response (a Server line or a header excerpt, as a person types or pastes it)"})
+		}
 		if st.imitatedPage {
 			tells = append(tells, "a stock IIS page re-typed with bare LF line ends")
 		}
@@ -277,12 +283,26 @@ func bareLFOnly(b []byte) bool {
 	return bytes.IndexByte(b, '\n') >= 0 && bytes.IndexByte(b, '\r') < 0
 }
 
+// wireCapture reports whether r looks like a response as it came off the
+// wire rather than an excerpt a person typed or pasted: a status line and
+// either more than one header line or a blank line followed by a body. Only
+// then do line ends say anything about the sender: `echo 'Server: ...'`, a
+// banner database or a header block copied from a browser has the line ends
+// of the terminal, the editor or the tool that printed it.
+func wireCapture(r *Response) bool {
+	if r.Proto == "" {
+		return false
+	}
+	return len(r.Headers) > 1 || ((r.HeaderEnd || r.NoBlankLine) && len(r.Body) > 0)
+}
+
 // framingTells lists what in a response carrying a Microsoft-IIS banner IIS
-// itself never sends. Only judged on a complete header block with a status
+// itself never sends. Bare LF is judged only on a wire capture (wireCapture);
+// the other message checks only on a complete header block with a status
 // line: partial captures (banner databases, header excerpts) prove nothing.
 func framingTells(r *Response, version string) []string {
 	var tells []string
-	if r.BareLF {
+	if r.BareLF && wireCapture(r) {
 		tells = append(tells, "header lines end in bare LF; IIS always sends CRLF")
 	}
 	if r.Glued {

@@ -88,6 +88,18 @@ func TestIdentify(t *testing.T) {
 		{"Mono XSP on Linux", "Server: Mono.WebServer.XSP/3.0.11.0 Linux\r\nX-AspNet-Version: 4.0.30319\r\nSet-Cookie: ASP.NET_SessionId=x; path=/\r\n", want{false, "Mono XSP", "3.0.11.0", "Linux"}},
 		{"Kestrel copy of the HTTP.sys 400 page, banner stripped", "HTTP/1.1 400 Bad Request\r\nContent-Length: 334\r\nContent-Type: text/html\r\nDate: Mon, 01 Mar 2021 10:00:00 GMT\r\n\r\n<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n<HTML><HEAD><TITLE>Bad Request</TITLE>\r\n<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></ HEAD >\r\n<BODY><h2>Bad Request - Invalid Hostname</h2>\r\n<hr><p>HTTP Error 400. The request hostname is invalid.</p>\r\n</BODY></HTML>", want{false, "ASP.NET Core Kestrel", "", ""}},
 		{"HTTP.sys 400 for an IIS host", "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=us-ascii\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: Mon, 01 Mar 2021 10:00:00 GMT\r\nConnection: close\r\nContent-Length: 334\r\n\r\n<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n<HTML><HEAD><TITLE>Bad Request</TITLE>\r\n<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n<BODY><h2>Bad Request - Invalid Hostname</h2>\r\n<hr><p>HTTP Error 400. The request hostname is invalid.</p>\r\n</BODY></HTML>\r\n", want{false, "Microsoft HTTP.sys (HTTP Server API)", "2.0", "Windows"}},
+		// Bare LF: typed or pasted excerpts are not judged by their line
+		// ends (echo 'Server: ...' | redsweep fingerprint); captures are.
+		{"echoed Server line (bare LF)", "Server: Microsoft-IIS/5.0\n", want{true, ProductIIS, "5.0", "Windows 2000"}},
+		{"Server line, no line end", "Server: Microsoft-IIS/5.0", want{true, ProductIIS, "5.0", "Windows 2000"}},
+		{"pasted header block, no status line", "Server: Microsoft-IIS/6.0\nDate: Mon, 06 Aug 2001 10:00:00 GMT\nContent-Type: text/html\nContent-Length: 2\n", want{true, ProductIIS, "6.0", "Windows Server 2003"}},
+		{"pasted header block and body, no status line", "Server: Microsoft-IIS/6.0\nContent-Type: text/html\n\n<html>hi</html>\n", want{true, ProductIIS, "6.0", "Windows Server 2003"}},
+		{"typed status line and Server line", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\n", want{true, ProductIIS, "5.0", "Windows 2000"}},
+		{"stock IIS 6 page pasted alone (bare LF)", "<HTML><HEAD><TITLE>The page cannot be found</TITLE>\n<h2>HTTP Error 404 - File or directory not found.<br>Internet Information Services (IIS)</h2>\n<li>Go to <a href=\"http://go.microsoft.com/fwlink/?linkid=8180\">Microsoft Product Support Services</a></li>\n", want{true, ProductIIS, "6.0", "Windows Server 2003"}},
+		{"status line and two headers in bare LF, cut before the blank line", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\nDate: Mon, 06 Aug 2001 10:00:00 GMT\n", want{false, productImitator, "", ""}},
+		{"bare-LF status line, CRLF headers", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\r\nDate: Mon, 06 Aug 2001 10:00:00 GMT\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi", want{false, productImitator, "", ""}},
+		{"same reply all CRLF", "HTTP/1.1 200 OK\r\nServer: Microsoft-IIS/5.0\r\nDate: Mon, 06 Aug 2001 10:00:00 GMT\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi", want{true, ProductIIS, "5.0", "Windows 2000"}},
+		{"stock IIS 6 page in bare LF behind CRLF headers (BeEF)", "HTTP/1.1 404 Not Found\r\nServer: Microsoft-IIS/6.0\r\nDate: Mon, 06 Aug 2001 10:00:00 GMT\r\nContent-Type: text/html\r\nContent-Length: 200\r\n\r\n<h2>HTTP Error 404 - File or directory not found.<br>Internet Information Services (IIS)</h2>\n<li>Go to <a href=\"http://go.microsoft.com/fwlink/?linkid=8180\">Microsoft Product Support Services</a></li>\n", want{false, productImitator, "", ""}},
 		{"imitator with bare LF", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\nDate: Mon, 06 Aug 2001 10:00:00 GMT\nContent-Type: text/html\nContent-Length: 2\n\nhi", want{false, productImitator, "", ""}},
 		{"imitator with glued headers", "HTTP/1.1 200 OK\r\nServer: Microsoft-IIS/6.0Content-Type: text/html\r\nDate: Mon, 06 Aug 2001 10:00:00 GMT\r\nContent-Length: 0\r\n\r\n", want{false, productImitator, "", ""}},
 		{"imitator with a frozen, wrong-weekday date", "HTTP/1.1 200 OK\r\nServer: Microsoft-IIS/6.0\r\nDate: Mon, 01 Jan 2009 00:00:00 GMT\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi", want{false, productImitator, "", ""}},
@@ -171,5 +183,33 @@ func TestJSONEmptyArrays(t *testing.T) {
 	var nilResult = AnalyzeResponse(nil)
 	if nilResult.Findings == nil || nilResult.Signals == nil {
 		t.Errorf("AnalyzeResponse(nil) has nil slices")
+	}
+}
+
+// TestWireCapture: when line ends may be judged at all.
+func TestWireCapture(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want bool
+	}{
+		{"lone Server line", "Server: Microsoft-IIS/5.0\n", false},
+		{"header block without status line", "Server: Microsoft-IIS/5.0\nDate: x\nContent-Type: text/html\n\n", false},
+		{"header block and body without status line", "Server: Microsoft-IIS/5.0\n\nhello", false},
+		{"body alone", "<html>hello</html>\n", false},
+		{"status line alone", "HTTP/1.1 200 OK\n", false},
+		{"status line and one header", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\n", false},
+		{"status line, one header, blank line, no body", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\n\n", false},
+		{"status line and two headers", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\nDate: x\n", true},
+		{"status line, one header, body", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\n\nhi", true},
+		{"status line, one header, body without blank line", "HTTP/1.1 200 OK\nServer: Microsoft-IIS/5.0\n<html>hi", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Parse([]byte(tc.raw))
+			if got := wireCapture(&r); got != tc.want {
+				t.Errorf("wireCapture = %v, want %v (%+v)", got, tc.want, r)
+			}
+		})
 	}
 }

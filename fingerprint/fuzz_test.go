@@ -39,6 +39,9 @@ func FuzzParse(f *testing.F) {
 		if r.StatusCode != 0 && (r.StatusCode < 100 || r.StatusCode > 999) {
 			t.Fatalf("status %d", r.StatusCode)
 		}
+		if p := r.Problem(); p == "" && (r.StatusCode == 0 || !r.HeaderEnd || r.Truncated) {
+			t.Fatalf("no problem reported for %+v", r)
+		}
 	})
 }
 

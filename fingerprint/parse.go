@@ -310,3 +310,81 @@ func (r *Response) Chunked() bool {
 	v, ok := r.Get("Transfer-Encoding")
 	return ok && strings.Contains(strings.ToLower(v), "chunked")
 }
+
+// Problem says in a few words why r is not a well-formed HTTP response, or
+// returns "" when it is one: a valid status line and a header block ended by
+// its blank line (bare LF line ends are accepted, as HTTP clients accept
+// them), with no less body than a Content-Length declares. It describes the
+// bytes Parse saw: a scanner can give it as the reason for a protocol error.
+func (r *Response) Problem() string {
+	switch {
+	case r.Proto == "" && len(r.Headers) == 0 && len(r.Body) == 0:
+		return "empty response"
+	case r.Proto == "" && len(r.Headers) > 0:
+		return "no status line: header lines without one"
+	case r.Proto == "" && looksBinary(r.Body):
+		return "no status line: binary data, not HTTP"
+	case r.Proto == "":
+		return "no status line: a bare body (HTTP/0.9 style or not HTTP)"
+	case !validProto(r.Proto) || r.StatusCode == 0:
+		return "malformed status line"
+	case !r.HeaderEnd && !r.NoBlankLine && len(r.Headers) == 0 && !r.Clipped:
+		return "status line only: the header block never ended"
+	case !r.HeaderEnd && !r.NoBlankLine && r.Clipped:
+		return "header block not ended within " + strconv.Itoa(MaxHeaderBlock) + " bytes"
+	case !r.HeaderEnd && !r.NoBlankLine:
+		return "header block never ended"
+	case r.NoBlankLine && cutHeaderName(r.Body):
+		return "header block never ended" // "Content-Ty" and the input ends
+	case r.NoBlankLine:
+		return "no blank line between the headers and the body"
+	case r.Truncated:
+		return "body shorter than its Content-Length"
+	}
+	return ""
+}
+
+// cutHeaderName: what Parse took for body text is only the start of a header
+// name, cut off by the end of the input.
+func cutHeaderName(b []byte) bool {
+	if len(b) == 0 || len(b) > 256 {
+		return false
+	}
+	for _, c := range b {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// validProto: "HTTP/" digit "." digit, or "HTTP/" digit as curl prints
+// HTTP/2 and HTTP/3 replies (HTTP/0.9 has no status line at all).
+func validProto(p string) bool {
+	v, ok := strings.CutPrefix(p, "HTTP/")
+	switch {
+	case !ok || len(v) == 0 || !isDigitByte(v[0]):
+		return false
+	case len(v) == 1:
+		return true
+	}
+	return len(v) == 3 && v[1] == '.' && isDigitByte(v[2])
+}
+
+func isDigitByte(c byte) bool { return '0' <= c && c <= '9' }
+
+// looksBinary: a NUL, or more than one byte in ten a control character other
+// than tab, CR, LF (text in any 8-bit charset passes), in the first 512 bytes.
+func looksBinary(b []byte) bool {
+	b = b[:min(len(b), 512)]
+	ctl := 0
+	for _, c := range b {
+		switch {
+		case c == 0:
+			return true
+		case c < 0x20 && c != '\t' && c != '\r' && c != '\n', c == 0x7f:
+			ctl++
+		}
+	}
+	return ctl*10 > len(b)
+}

@@ -143,3 +143,44 @@ func TestParseAllocs(t *testing.T) {
 		t.Fatalf("Parse allocates %.0f times per call; want at most 2", n)
 	}
 }
+
+// TestProblem: the reason a hostile or broken server's reply is not HTTP,
+// and "" for every well-formed reply (bare LF included).
+func TestProblem(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"full", "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\n\r\nhi", ""},
+		{"bare LF", "HTTP/1.1 200 OK\nServer: x\n\nbody\n", ""},
+		{"no headers at all", "HTTP/1.0 404 Object Not Found\r\n\r\n", ""},
+		{"no reason phrase", "HTTP/1.1 204\r\n\r\n", ""},
+		{"curl's HTTP/2 rendering", "HTTP/2 200\r\nserver: x\r\n\r\n", ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", ""},
+		{"empty", "", "empty response"},
+		{"blank lines only", "\r\n\r\n", "empty response"},
+		{"binary garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "no status line: binary data, not HTTP"},
+		{"binary without NUL", "\x16\x03\x01\x02\x05\x01\x07\x01\xfc\x03\x03abc", "no status line: binary data, not HTTP"},
+		{"HTTP/0.9 body", "<html><body>It works</body></html>\n", "no status line: a bare body (HTTP/0.9 style or not HTTP)"},
+		{"8-bit text body", "<p>Caf\xe9 cr\xe8me br\xfbl\xe9e</p>", "no status line: a bare body (HTTP/0.9 style or not HTTP)"},
+		{"headers without status line", "Server: x\r\nContent-Type: text/html\r\n\r\n", "no status line: header lines without one"},
+		{"status line only", "HTTP/1.1 200 OK\r\n", "status line only: the header block never ended"},
+		{"status line cut", "HTTP/1.1 200 O", "status line only: the header block never ended"},
+		{"status code missing", "HTTP/1.1 20", "malformed status line"},
+		{"status code not a number", "HTTP/1.1 abc Nope\r\n\r\n", "malformed status line"},
+		{"bad version", "HTTP/x 200 OK\r\n\r\n", "malformed status line"},
+		{"bare HTTP/", "HTTP/\n\r", "malformed status line"},
+		{"header block cut", "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Ty", "header block never ended"},
+		{"header block without blank line at EOF", "HTTP/1.1 200 OK\r\nServer: x\r\n", "header block never ended"},
+		{"endless header block", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 2000), "header block not ended within 65536 bytes"},
+		{"missing blank line", "HTTP/1.1 200 OK\r\nServer: x\r\n<html>hi</html>", "no blank line between the headers and the body"},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "body shorter than its Content-Length"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Parse([]byte(tc.raw))
+			if got := r.Problem(); got != tc.want {
+				t.Errorf("Problem() = %q, want %q (%+v)", got, tc.want, r)
+			}
+		})
+	}
+}

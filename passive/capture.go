@@ -98,10 +98,10 @@ type CaptureStats struct {
 	Packets      int64 // packets read
 	Bytes        int64 // captured bytes
 	TCPPackets   int64
-	NotDecoded   int64 // packets with no IPv4/IPv6 + TCP we could decode (ARP, UDP, unknown link, ...)
-	Fragments    int64 // IPv4 fragments (not reassembled; skipped)
-	DecodeErrors int64 // packets whose layers were malformed
-	PacketErrors []PacketError
+	NotDecoded   int64         // packets with no IPv4/IPv6 + TCP we could decode (ARP, UDP, unknown link, ...)
+	Fragments    int64         // IPv4 fragments (not reassembled; skipped)
+	DecodeErrors int64         // packets whose layers were malformed: every packet error, kept or not
+	PacketErrors []PacketError // the first MaxPacketErrors of them; DecodeErrors-len(PacketErrors) more were not kept
 
 	Streams       int64 // TCP stream directions opened by reassembly
 	Requests      int64 // HTTP request lines parsed
@@ -110,6 +110,12 @@ type CaptureStats struct {
 	FanoutDropped int64 // SYNs not tracked because MaxFanoutSources were busy
 
 	ByCode map[string]int64 // worm requests, infected replies and fan-out SYNs per code
+
+	// Sources is the number of distinct source addresses in the evidence.
+	// The evidence has one record per (source, code), so one infected host
+	// seen sending two worms' requests, or worm requests and a fan-out, is
+	// two records and one source.
+	Sources int
 }
 
 // Capture file magic numbers.
@@ -193,7 +199,7 @@ func openCapture(br *bufio.Reader, st *CaptureStats) (*packetSource, error) {
 			r.SetSnaplen(maxSnaplen) // bounds the per-packet allocation
 		}
 		st.Format, st.LinkType = "pcap", r.LinkType().String()
-		return &packetSource{r, r.LinkType()}, nil
+		return &packetSource{pcapSource{r}, r.LinkType()}, nil
 	case le == pcapngMagic:
 		r, err := pcapgo.NewNgReader(&ngGuard{r: br}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
@@ -203,6 +209,25 @@ func openCapture(br *bufio.Reader, st *CaptureStats) (*packetSource, error) {
 		return &packetSource{ngSource{r}, r.LinkType()}, nil
 	}
 	return nil, fmt.Errorf("not a pcap or pcapng capture (magic %x)", magic)
+}
+
+// pcapSource turns a record header followed by the end of the file into a
+// truncation. pcapgo reads a record's data with io.ReadFull, which returns
+// io.EOF (not io.ErrUnexpectedEOF) when none of it is there, so a capture cut
+// right after a 16-byte record header would otherwise end "cleanly" and lose
+// the packet without a word. pcapgo fills ci from the header before reading
+// the data, so a non-zero CaptureLength with io.EOF means the header was read
+// and its data is missing (a header of a zero-length record is a whole
+// record: ReadFull of nothing succeeds). TestReadCaptureCutEverywhere pins
+// this on every byte offset.
+type pcapSource struct{ r *pcapgo.Reader }
+
+func (s pcapSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := s.r.ZeroCopyReadPacketData()
+	if err == io.EOF && ci.CaptureLength > 0 {
+		err = fmt.Errorf("record header announces %d bytes, file ends: %w", ci.CaptureLength, io.ErrUnexpectedEOF)
+	}
+	return data, ci, err
 }
 
 // ngSource refuses pcapng records larger than maxSnaplen, as the pcap path
@@ -374,7 +399,9 @@ func (e *engine) expire() {
 // finish flushes every stream and returns the evidence.
 func (e *engine) finish() []store.Evidence {
 	e.asm.FlushAll()
-	return e.agg.evidence()
+	ev := e.agg.evidence()
+	e.st.Sources = distinctSources(ev)
+	return ev
 }
 
 // record adds one sighting to the evidence and the per-code stats.

@@ -165,6 +165,8 @@ func TestReadCaptureTruncated(t *testing.T) {
 		pkt  int // packet number in the error
 	}{
 		{"inside a record header", offs[cr1+3] + 7, cr1 + 4},
+		{"just after a record header (data missing)", offs[cr1+3] + 16, cr1 + 4},
+		{"one byte of packet data", offs[cr1+3] + 17, cr1 + 4},
 		{"inside packet data", offs[cr1+3] + 16 + 10, cr1 + 4},
 		{"inside the file header", 10, 0},
 	} {
@@ -337,6 +339,9 @@ func FuzzReadCapture(f *testing.F) {
 		st, ev, _ := ReadCapture(context.Background(), bytes.NewReader(data), "fuzz", CaptureOptions{})
 		if int64(len(ev)) > st.Packets {
 			t.Fatalf("%d evidence records from %d packets", len(ev), st.Packets)
+		}
+		if st.Sources > len(ev) || (len(ev) > 0 && st.Sources == 0) {
+			t.Fatalf("%d sources for %d evidence records", st.Sources, len(ev))
 		}
 	})
 }

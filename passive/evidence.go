@@ -93,6 +93,18 @@ func (a *aggregator) evidence() []store.Evidence {
 	return out
 }
 
+// distinctSources counts the distinct addresses in ev, which evidence()
+// returns sorted by address.
+func distinctSources(ev []store.Evidence) int {
+	n := 0
+	for i, e := range ev {
+		if i == 0 || e.Addr != ev[i-1].Addr {
+			n++
+		}
+	}
+	return n
+}
+
 // excerpt shortens b to a printable one-line sample: non-printable bytes are
 // shown as \xNN, long samples keep their start and end around "...".
 func excerpt(b []byte) string {

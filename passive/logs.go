@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"redsweep/store"
@@ -62,7 +63,7 @@ func (e LineError) Error() string { return fmt.Sprintf("%s:%d: %s: %q", e.File, 
 // IngestStats is what Ingest read.
 type IngestStats struct {
 	File     string
-	Format   string // the format used (detected or given)
+	Format   string // the format used (detected or given); never FormatAuto when Ingest succeeds
 	Gzip     bool
 	Lines    int // lines read, blank and comment lines included
 	Matched  int // lines that produced evidence
@@ -70,6 +71,10 @@ type IngestStats struct {
 	Bad      int // lines that could not be parsed (see BadLines)
 	BadLines []LineError
 	ByCode   map[string]int // matched lines per finding code
+
+	// Sources is the number of distinct source addresses in the evidence
+	// (the evidence has one record per (source, code)).
+	Sources int
 }
 
 // Ingest reads one customer log (plain or gzip, detected by magic bytes) and
@@ -80,6 +85,12 @@ type IngestStats struct {
 // they never stop the ingest. A read error (a gzip that ends early, a failing
 // reader) or a cancelled ctx ends it: the error names the file and line, and
 // the stats and evidence read so far are returned with it.
+//
+// With FormatAuto, an input none of whose first lines tells the format
+// (junk, over-long lines, or nothing but blank and comment lines, an empty
+// file included) is an error: "cannot tell the log format of NAME (first
+// lines look like ...); give --format ...", with over-long lines counted as
+// bad. A given format reads such an input without error.
 func Ingest(ctx context.Context, r io.Reader, name string, opt IngestOptions) (IngestStats, []store.Evidence, error) {
 	st := IngestStats{File: name, Format: opt.Format, ByCode: map[string]int{}}
 	if st.Format == "" {
@@ -129,15 +140,18 @@ func Ingest(ctx context.Context, r io.Reader, name string, opt IngestOptions) (I
 			}
 			head = append(head, headLine{lr.n, bytes.Clone(line), tooLong})
 		}
-		st.Format = detectFormat(head)
-		if st.Format == "" {
-			if nonBlank == 0 && (readErr == nil || readErr == io.EOF) {
-				// Empty or blank input: nothing to report, nothing wrong.
-				st.Lines, st.Skipped, st.Format = len(head), len(head), FormatAuto
-				return st, nil, nil
+		if f := detectFormat(head); f != "" {
+			st.Format = f
+		} else {
+			// No line to tell the format by: say so, whatever the reason
+			// (junk, over-long lines, nothing but blanks and comments), so
+			// that a successful result always names a real format. A read
+			// error is the better explanation when there is one.
+			in.undetected(head)
+			if readErr != nil && readErr != io.EOF {
+				return st, nil, fmt.Errorf("ingest %s: read error after line %d: %w", name, lr.n, readErr)
 			}
-			st.Lines = len(head)
-			return st, nil, fmt.Errorf("ingest %s: cannot tell the log format from its first %d lines; give the format explicitly (one of %v)", name, len(head), Formats[1:])
+			return st, nil, fmt.Errorf("cannot tell the log format of %s (%s); give --format (one of %s)", name, describeHead(head), strings.Join(Formats[1:], ", "))
 		}
 	}
 	in.parse = parserFor(st.Format)
@@ -149,7 +163,7 @@ func Ingest(ctx context.Context, r io.Reader, name string, opt IngestOptions) (I
 		for {
 			if lr.n&4095 == 0 {
 				if err := ctx.Err(); err != nil {
-					return st, in.agg.evidence(), fmt.Errorf("ingest %s: stopped at line %d: %w", name, lr.n, err)
+					return st, in.evidence(), fmt.Errorf("ingest %s: stopped at line %d: %w", name, lr.n, err)
 				}
 			}
 			line, tooLong, err := lr.next()
@@ -160,7 +174,7 @@ func Ingest(ctx context.Context, r io.Reader, name string, opt IngestOptions) (I
 			in.line(lr.n, line, tooLong)
 		}
 	}
-	ev := in.agg.evidence()
+	ev := in.evidence()
 	if readErr != nil && readErr != io.EOF {
 		return st, ev, fmt.Errorf("ingest %s: read error after line %d: %w", name, lr.n, readErr)
 	}
@@ -174,6 +188,57 @@ func validFormat(f string) bool {
 		}
 	}
 	return false
+}
+
+// undetected accounts for the head lines of an input whose format could not
+// be told: blank lines and comments are skipped, over-long lines are bad
+// (in any format), the rest were read but not parsed.
+func (in *ingester) undetected(head []headLine) {
+	for _, h := range head {
+		in.st.Lines++
+		switch t := bytes.TrimSpace(h.line); {
+		case h.tooLong:
+			in.bad(h.no, errLineTooLong, h.line)
+		case len(t) == 0 || t[0] == '#':
+			in.st.Skipped++
+		}
+	}
+}
+
+// describeHead says what the first lines of an undetectable input look like.
+func describeHead(head []headLine) string {
+	const show, width = 3, 40
+	var parts []string
+	for _, h := range head {
+		t := bytes.TrimSpace(h.line)
+		if !h.tooLong && (len(t) == 0 || t[0] == '#') {
+			continue
+		}
+		if len(parts) == show {
+			parts = append(parts, "...")
+			break
+		}
+		ex := t
+		if len(ex) > width {
+			ex = ex[:width]
+		}
+		q := strconv.Quote(string(ex))
+		if len(t) > width || h.tooLong {
+			q = q[:len(q)-1] + `..."`
+		}
+		if h.tooLong {
+			parts = append(parts, fmt.Sprintf("line %d: over %d bytes, %s", h.no, maxLineLen, q))
+		} else {
+			parts = append(parts, fmt.Sprintf("line %d: %s", h.no, q))
+		}
+	}
+	if len(parts) == 0 {
+		if len(head) == 0 {
+			return "it is empty"
+		}
+		return fmt.Sprintf("no log lines: %d blank or comment lines", len(head))
+	}
+	return "first lines look like " + strings.Join(parts, "; ")
 }
 
 type headLine struct {
@@ -241,7 +306,7 @@ type ingester struct {
 func (in *ingester) line(no int, line []byte, tooLong bool) {
 	in.st.Lines++
 	if tooLong {
-		in.bad(no, fmt.Errorf("line longer than %d bytes", maxLineLen), line)
+		in.bad(no, errLineTooLong, line)
 		return
 	}
 	if len(bytes.TrimSpace(line)) == 0 {
@@ -273,4 +338,14 @@ func (in *ingester) bad(no int, err error, line []byte) {
 	}
 }
 
-var errNoSource = errors.New("source is not an IP address")
+// evidence returns the evidence so far and counts its sources.
+func (in *ingester) evidence() []store.Evidence {
+	ev := in.agg.evidence()
+	in.st.Sources = distinctSources(ev)
+	return ev
+}
+
+var (
+	errNoSource    = errors.New("source is not an IP address")
+	errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLineLen)
+)

@@ -265,8 +265,10 @@ func TestIngestEdgeCases(t *testing.T) {
 		evidence int
 		bad      int
 	}{
-		{"empty input", "", IngestOptions{}, "", 0, 0},
-		{"only blank lines", "\n\n  \n", IngestOptions{}, "", 0, 0},
+		{"empty input", "", IngestOptions{}, "cannot tell the log format of in.log (it is empty)", 0, 0},
+		{"only blank lines", "\n\n  \n", IngestOptions{}, "cannot tell the log format of in.log (no log lines: 3 blank or comment lines)", 0, 0},
+		{"empty input, format given", "", IngestOptions{Format: FormatCombined}, "", 0, 0},
+		{"only blank lines, format given", "\n\n  \n", IngestOptions{Format: FormatIPList}, "", 0, 0},
 		{"undetectable", "hello\nworld\n", IngestOptions{}, "cannot tell the log format", 0, 0},
 		{"unknown format", cr2, IngestOptions{Format: "syslog"}, "unknown format", 0, 0},
 		{"no trailing newline", cr2, IngestOptions{}, "", 1, 0},
@@ -291,6 +293,101 @@ func TestIngestEdgeCases(t *testing.T) {
 			}
 			if len(ev) != tt.evidence || st.Bad != tt.bad {
 				t.Errorf("evidence %d bad %d (%v), want %d/%d", len(ev), st.Bad, st.BadLines, tt.evidence, tt.bad)
+			}
+			if st.Format == FormatAuto || st.Format == "" {
+				t.Errorf("successful ingest with format %q", st.Format)
+			}
+		})
+	}
+}
+
+// TestIngestUndetectable: whatever makes the format impossible to tell —
+// junk, an over-long line, nothing but comments — the answer is the same
+// error naming the file, saying what the first lines look like and asking
+// for --format; over-long lines are counted as bad with their numbers.
+func TestIngestUndetectable(t *testing.T) {
+	long := strings.Repeat("x", 10<<20) // one 10 MB line, as the tester sent
+	tests := []struct {
+		name    string
+		input   string
+		look    string // what the error says the lines look like
+		lines   int
+		badNos  []int
+		skipped int
+	}{
+		{"one 10 MB line", long, `first lines look like line 1: over 65536 bytes, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."`, 1, []int{1}, 0},
+		{"one 10 MB line with newline", long + "\n", `line 1: over 65536 bytes`, 1, []int{1}, 0},
+		{"100-byte junk line", strings.Repeat("junk ", 20) + "\n", `first lines look like line 1: "junk junk junk junk junk junk junk junk ..."`, 1, nil, 0},
+		{"short junk", "hello\nworld\n", `first lines look like line 1: "hello"; line 2: "world"`, 2, nil, 0},
+		{"blank, comment, long, junk", "\n# a comment\n" + long + "\nhello\n", `first lines look like line 3: over 65536 bytes, "xxxx`, 4, []int{3}, 2},
+		{"many junk lines", strings.Repeat("junk\n", 30), `line 3: "junk"; ...)`, detectLines, nil, 0},
+		{"binary", "\x00\x01\xff\n", `line 1: "\x00\x01\xff"`, 1, nil, 0},
+		{"only comments", "# exported list\n# nothing this week\n", "no log lines: 2 blank or comment lines", 2, nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, ev, err := Ingest(context.Background(), strings.NewReader(tt.input), "in.log", IngestOptions{})
+			if err == nil {
+				t.Fatalf("no error; stats %+v", st)
+			}
+			msg := err.Error()
+			for _, want := range []string{"cannot tell the log format of in.log (", tt.look, "); give --format (one of common, combined, apache-error, w3c, iplist)"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not contain %q", msg, want)
+				}
+			}
+			if len(msg) > 400 {
+				t.Errorf("error is %d bytes long", len(msg))
+			}
+			if len(ev) != 0 {
+				t.Errorf("evidence %v", ev)
+			}
+			var badNos []int
+			for _, b := range st.BadLines {
+				badNos = append(badNos, b.Line)
+				if b.File != "in.log" || !strings.Contains(b.Err, "longer than") {
+					t.Errorf("bad line %+v", b)
+				}
+			}
+			if fmt.Sprint(badNos) != fmt.Sprint(tt.badNos) || st.Bad != len(tt.badNos) || st.Lines != tt.lines || st.Skipped != tt.skipped {
+				t.Errorf("lines %d skipped %d bad %d %v, want %d/%d/%v", st.Lines, st.Skipped, st.Bad, badNos, tt.lines, tt.skipped, tt.badNos)
+			}
+		})
+	}
+}
+
+// TestIngestUndetectableReadError: a read error before the format could be
+// told is reported as the read error, not as an unknown format.
+func TestIngestUndetectableReadError(t *testing.T) {
+	full, err := os.ReadFile(filepath.Join("testdata", "access-mixed.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Ingest(context.Background(), bytes.NewReader(full[:12]), "cut.log.gz", IngestOptions{})
+	if err == nil || !strings.Contains(err.Error(), "read error") || strings.Contains(err.Error(), "cannot tell") {
+		t.Fatalf("error %v, want the read error", err)
+	}
+}
+
+func TestIngestSources(t *testing.T) {
+	tests := []struct {
+		name              string
+		input             string
+		evidence, sources int
+	}{
+		{"one address, two worms", "192.0.2.1 nimda\n192.0.2.1 codered2\n192.0.2.1 nimda\n", 2, 1},
+		{"two addresses, three records", "192.0.2.1 nimda\n192.0.2.1 codered1\n2001:db8::1 nimda\n", 3, 2},
+		{"one each", "192.0.2.1\n192.0.2.2\n", 2, 2},
+		{"none", "# nothing\n", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, ev, err := Ingest(context.Background(), strings.NewReader(tt.input), "list.txt", IngestOptions{Format: FormatIPList})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ev) != tt.evidence || st.Sources != tt.sources {
+				t.Errorf("%d evidence records from %d sources, want %d from %d", len(ev), st.Sources, tt.evidence, tt.sources)
 			}
 		})
 	}
@@ -328,7 +425,13 @@ func FuzzIngestLine(f *testing.F) {
 	f.Add(uint8(1), []byte{0x1f, 0x8b, 8, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, format uint8, data []byte) {
 		opt := IngestOptions{Format: Formats[int(format)%len(Formats)], Now: time.Unix(0, 0)}
-		st, ev, _ := Ingest(context.Background(), bytes.NewReader(data), "fuzz", opt)
+		st, ev, err := Ingest(context.Background(), bytes.NewReader(data), "fuzz", opt)
+		if err == nil && (st.Format == FormatAuto || st.Format == "") {
+			t.Fatalf("successful ingest with format %q", st.Format)
+		}
+		if st.Sources > len(ev) || (len(ev) > 0 && st.Sources == 0 && err == nil) {
+			t.Fatalf("%d sources for %d evidence records", st.Sources, len(ev))
+		}
 		if st.Matched+st.Skipped+st.Bad > st.Lines {
 			t.Fatalf("line accounting broken: %+v", st)
 		}
