@@ -87,6 +87,11 @@ func exchange(ctx context.Context, conn net.Conn, probe string, req []byte, dead
 	ex.Print = fingerprint.AnalyzeResponse(&resp)
 	ex.Body = bytes.Clone(resp.Body[:min(len(resp.Body), bodyKeep)])
 	ex.Err = describe(why, err, n, readCap)
+	if ex.Err == "" {
+		// The read ended normally, but the bytes may not be HTTP: say why,
+		// so a protocol-error row in the store explains itself.
+		ex.Err = resp.Problem()
+	}
 	return ex, outcome{why: why, headers: hdrEnd >= 0}
 }
 

@@ -26,7 +26,7 @@ type Exchange struct {
 	Path       string
 	Status     int    // HTTP status; 0 when no HTTP answer
 	StatusLine string // as sent, "" when none
-	Err        string // transport error, "" when answered
+	Err        string // transport error, or why the answer is not well-formed HTTP; "" when neither
 	Print      fingerprint.Result
 	Body       []byte // capped body, for baseline comparison
 	At         time.Time

@@ -59,8 +59,13 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		if err := db.AddEvidence(ctx, ev); err != nil {
 			return fmt.Errorf("%s: saving evidence: %w", name, err)
 		}
+		if readErr != nil && st.Matched == 0 {
+			fmt.Fprintf(e.stderr, "redsweep ingest: %v\n", readErr)
+			failed++
+			continue
+		}
 		fmt.Fprintf(e.stdout, "%s: %s%s, %d lines, %d worm lines from %d sources%s; %d unparseable\n",
-			name, st.Format, gz(st.Gzip), st.Lines, st.Matched, len(ev), codeCounts(st.ByCode), st.Bad)
+			name, st.Format, gz(st.Gzip), st.Lines, st.Matched, st.Sources, codeCounts(st.ByCode), st.Bad)
 		for _, b := range st.BadLines {
 			fmt.Fprintf(e.stderr, "  skipped %s\n", b.Error())
 		}
@@ -102,9 +107,12 @@ func runSniff(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	report := func(st passive.CaptureStats, ev []store.Evidence) {
 		fmt.Fprintf(e.stdout, "%s: %s%s, %d packets (%d TCP), %d HTTP requests; evidence on %d sources%s\n",
-			st.File, st.Format, gz(st.Gzip), st.Packets, st.TCPPackets, st.Requests, len(ev), codeCounts64(st.ByCode))
+			st.File, st.Format, gz(st.Gzip), st.Packets, st.TCPPackets, st.Requests, st.Sources, codeCounts64(st.ByCode))
 		for _, p := range st.PacketErrors {
 			fmt.Fprintf(e.stderr, "  skipped %s packet %d: %s\n", st.File, p.Packet, p.Err)
+		}
+		if more := st.DecodeErrors - int64(len(st.PacketErrors)); more > 0 {
+			fmt.Fprintf(e.stderr, "  ... and %d more undecodable packets\n", more)
 		}
 	}
 	if *iface != "" {
