@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"redsweep/fingerprint"
 )
 
 // Exit codes, documented in README.md; cron jobs depend on them.
@@ -95,6 +97,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for _, c := range commands {
 		if c.name != name {
 			continue
+		}
+		// A broken signature file must stop the tool, not silently miss worms.
+		if err := fingerprint.CheckRules(); err != nil {
+			fmt.Fprintf(stderr, "redsweep: fingerprint rules: %v\n", err)
+			return exitError
 		}
 		err := c.run(ctx, e, args[1:])
 		return exitCode(stderr, name, err)
