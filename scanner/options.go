@@ -15,19 +15,20 @@ import (
 	"time"
 
 	"redsweep/fingerprint"
+	"redsweep/store"
 	"redsweep/triage"
 )
 
-// Statuses, the same strings as store.Status* (zgrab2's vocabulary).
+// Statuses a result can have: the store's vocabulary (after zgrab2's).
 const (
-	StatusSuccess       = "success"        // connected and got an HTTP answer
-	StatusRefused       = "refused"        // RST: port closed
-	StatusTimeout       = "timeout"        // no answer to the connect (filtered)
-	StatusIOTimeout     = "io-timeout"     // connected, then the answer did not come in time
-	StatusProtocolError = "protocol-error" // connected, the answer was not HTTP
-	StatusUnreachable   = "unreachable"    // ICMP unreachable / no route
-	StatusOutOfScope    = "out-of-scope"   // refused by scope rules, never sent
-	StatusError         = "error"          // anything else (see Err)
+	StatusSuccess       = store.StatusSuccess
+	StatusRefused       = store.StatusRefused
+	StatusTimeout       = store.StatusTimeout
+	StatusIOTimeout     = store.StatusIOTimeout
+	StatusProtocolError = store.StatusProtocolError
+	StatusUnreachable   = store.StatusUnreachable
+	StatusOutOfScope    = store.StatusOutOfScope
+	StatusError         = store.StatusError
 )
 
 // Defaults.

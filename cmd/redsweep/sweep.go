@@ -103,16 +103,11 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "redsweep sweep: "+format+"\n", a...)
 	}
 
-	db, err := openExisting(e)
+	db, unlock, err := openForSweep(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	release, err := lockSweeps(ctx, e, db)
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer unlock()
 
 	targets, exclude, err := sweepTargets(ctx, db, &o, warn)
 	if err != nil {
@@ -151,16 +146,11 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 // same target set and order, starting at its checkpoint and skipping what
 // was finished beyond it.
 func resumeSweep(ctx context.Context, e *env, which string, quiet bool) error {
-	db, err := openExisting(e)
+	db, unlock, err := openForSweep(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	release, err := lockSweeps(ctx, e, db)
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer unlock()
 	id, err := resolveSweep(ctx, db, which)
 	if err != nil {
 		return err
@@ -344,6 +334,21 @@ func chooseDiscovery(o sweepOptions, targets scanner.AddrSet, warn func(string, 
 const maxSweepAddresses = 1 << 24
 
 var allIPv4 = scanner.NewAddrSet(scanner.Range{First: netip.IPv4Unspecified(), Last: netip.AddrFrom4([4]byte{255, 255, 255, 255})})
+
+// openForSweep opens the database and takes the sweep lock; unlock releases
+// both.
+func openForSweep(ctx context.Context, e *env) (*store.DB, func(), error) {
+	db, err := openExisting(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := lockSweeps(ctx, e, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, func() { release(); db.Close() }, nil
+}
 
 // lockSweeps takes the database's one-sweep lock (a dead holder's is taken
 // over) and marks sweeps left "running" by a crashed process interrupted,
