@@ -100,6 +100,8 @@ run_tool() {
     redsweep)
       if [ ! -x "$REDSWEEP" ]; then skip redsweep "$REDSWEEP missing (make build); ratios are n/a"; return; fi
       local db="$OUT/redsweep.db"
+      # `redsweep sweep` opens only an existing database; a roster would change the scope.
+      "$BENCHNET" initdb "$db" || { skip redsweep "cannot create $db"; return; }
       # shellcheck disable=SC2086
       timed redsweep "$REDSWEEP" --db "$db" sweep --targets "$PREFIX" --allow-outside-roster --ports "$PORT" \
         --rate "$RATE" --concurrency "$CONC" --timeout "$RS_TIMEOUT" --quiet ${BENCH_REDSWEEP_ARGS:-}

@@ -33,7 +33,7 @@ while read -r kind a b; do
         guard_pkts=$n
         nft delete table inet "$GUARD" || true
         nft delete table netdev "$GUARD" 2>/dev/null || true
-        log "root-namespace guard (output + egress, ip daddr 198.18.0.0/15): $n packets dropped$([ "$n" -eq 0 ] && echo ' (ok)' || echo ' *** SOMETHING TRIED TO LEAVE ***')"
+        log "root-namespace guard (output + egress, ip daddr 198.18.0.0/15; egress also 127.0.0.0/8): $n packets dropped$([ "$n" -eq 0 ] && echo ' (ok)' || echo ' *** SOMETHING TRIED TO LEAVE ***')"
       fi ;;
   esac
 done < <(tac "$created")

@@ -6,6 +6,7 @@
 #              nft: filtered -> drop, unreach -> icmp host-unreachable, closed -> tcp reset,
 #              loss -> numgen (TN_LOSS_PCT each way), nothing leaves except to 198.19.255.0/24
 #   [root ns]  guard only: nft output + netdev egress on every interface: ip daddr 198.18.0.0/15 counter drop
+#              (egress also counts 127.0.0.0/8, which bench/mem8.sh sweeps inside tn-scan)
 # Not root or no namespaces: loopback fallback (127.77.0.0/x, one listener per open host; no
 # filtered/unreachable state on loopback). Everything created is recorded in $TN_STATE/created
 # so bench/testnet-down.sh removes exactly that; on any error up calls down.
@@ -134,7 +135,8 @@ record "guard"
   echo "table netdev $GUARD {"
   for dev in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//'); do
     [ "$dev" = lo ] && continue
-    echo "  chain eg_$(echo "$dev" | tr -c 'a-zA-Z0-9_\n' _) { type filter hook egress device \"$dev\" priority -300; policy accept; ip daddr 198.18.0.0/15 counter drop; }"
+    # 127.0.0.0/8 too: bench/mem8.sh sweeps it inside tn-scan (never counted here; see there).
+    echo "  chain eg_$(echo "$dev" | tr -c 'a-zA-Z0-9_\n' _) { type filter hook egress device \"$dev\" priority -300; policy accept; ip daddr 198.18.0.0/15 counter drop; ip daddr 127.0.0.0/8 counter drop; }"
   done
   echo "}"
 } >"$TN_STATE/guard.nft"

@@ -164,9 +164,7 @@ func (p *prober) host(ctx context.Context, h Hit) (Result, bool) {
 		conn = nil
 		if c == nil {
 			var err error
-			dctx, dcancel := context.WithTimeout(hctx, p.opts.Timeout)
-			c, err = p.opts.Dial(dctx, "tcp", h.Target.String())
-			dcancel()
+			c, err = dialHedged(hctx, p.opts.Dial, h.Target.String(), p.opts.Timeout, hedgeDelay(h.Duration))
 			if err != nil {
 				if ctx.Err() != nil {
 					return r, false
@@ -201,6 +199,83 @@ func (p *prober) host(ctx context.Context, h Hit) (Result, bool) {
 	r.Verdict, r.Findings = triage.Judge(r.Exchanges)
 	r.Duration = time.Since(r.Started)
 	return r, true
+}
+
+// Hedged dials. Discovery has just seen the host answer, so a connection
+// that is not up after a few round trips almost surely lost its SYN or
+// SYN-ACK, and the kernel's next SYN comes only after its initial
+// retransmission timeout of 1 s (RFC 6298): a lossy link turned a 50 ms
+// probe into a 1 s one, and with a 1.5 s timeout a second loss made an open
+// host look dead (seen on the benchmark network at 0.5 % loss each way: an
+// open host reported as "dial: i/o timeout" in one of three /16 sweeps, and
+// the last probes of a sweep ending up to a second after discovery). So when the dial is still pending after
+// hedgeDelay, a second dial starts beside it (a new source port, so a new
+// SYN); the first connection up wins and the other is closed. A host thus
+// gets at most four SYNs in the timeout (two per dial) instead of two;
+// nothing changes for hosts that answer.
+const (
+	hedgeMin = 200 * time.Millisecond // TCP's own minimum retransmission timeout
+	hedgeMax = 500 * time.Millisecond
+)
+
+// hedgeDelay is when to start the second dial: four round trips as
+// discovery measured them (rtt; 0 when unknown), within [hedgeMin, hedgeMax].
+func hedgeDelay(rtt time.Duration) time.Duration {
+	return min(max(4*rtt, hedgeMin), hedgeMax)
+}
+
+// dialHedged dials addr within timeout, starting a second dial when the
+// first is still pending after hedge (see hedgeDelay). It returns the first
+// connection up, or the first dial's error once every dial has failed; it
+// leaves no dial and no connection behind.
+func dialHedged(ctx context.Context, dial DialFunc, addr string, timeout, hedge time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if hedge <= 0 || hedge >= timeout {
+		return dial(ctx, "tcp", addr)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	results := make(chan result, 2)
+	start := func() {
+		go func() {
+			c, err := dial(ctx, "tcp", addr)
+			results <- result{c, err}
+		}()
+	}
+	start()
+	pending := 1
+	hedgeTimer := time.NewTimer(hedge)
+	defer hedgeTimer.Stop()
+	var firstErr error
+	for {
+		select {
+		case <-hedgeTimer.C:
+			start()
+			pending++
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				cancel() // the other dial, if any, gives up at once
+				for ; pending > 0; pending-- {
+					if o := <-results; o.c != nil {
+						o.c.Close()
+					}
+				}
+				return r.c, nil
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			// Every dial has failed. A refusal before the hedge is an
+			// answer, so no second dial is started for it.
+			if pending == 0 {
+				return nil, firstErr
+			}
+		}
+	}
 }
 
 // hostHeader is the Host header value: the address, with the port when it

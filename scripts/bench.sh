@@ -5,6 +5,7 @@
 #   make bench                      full: 198.18.0.0/16, 2,000 open, 16,384 filtered, 1,000 unreachable,
 #                                   10 ms one-way delay, 0.5 % loss each way (issue 6's network)
 #   BENCH_QUICK=1 make bench        smoke: a /20 with 300 open, fewer peers (about 1-2 min)
+#   full runs end with bench/mem8.sh: peak RSS of a discovery-only /8 sweep (BENCH_MEM8=0 skips it)
 #   TN_DELAY_MS=0 TN_LOSS_PCT=0 make bench   LAN-like (veth, no delay)
 # Not root / no namespaces: falls back to loopback and says so. See bench/peers.sh for BENCH_* knobs.
 set -euo pipefail
@@ -31,6 +32,10 @@ if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then bash bench/install-peers.sh; fi
 trap 'bash bench/testnet-down.sh || echo "bench: teardown reported a problem (see above)" >&2' EXIT
 bash bench/testnet-up.sh
 bash bench/peers.sh
+# Issue 6: peak RSS of a /8 discovery-only sweep (full runs; BENCH_MEM8=0 skips it, 1 forces it).
+if [ "${BENCH_MEM8:-$([ "$QUICK" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
+  OUT="$(cat .bench/results/latest)" bash bench/mem8.sh || echo "bench: the /8 memory run failed (see above)" >&2
+fi
 trap - EXIT
 guard_rc=0
 bash bench/testnet-down.sh || guard_rc=$?
@@ -52,10 +57,11 @@ sect="$(mktemp)"
   echo "- Load average (1/5/15 min) before: $load_before, after: $load_after. Other work on the machine skews wall times; compare tools within one run only."
   echo "- Network: $(cat "$out/scenario.txt")."
   [ "$mode" = loopback ] && echo "- **Loopback fallback** (no root or no namespaces): no filtered/unreachable hosts, no delay, no loss; raw-socket peers skipped."
-  [ "$mode" = netns ] && echo "- Root-namespace guard (nft output + netdev egress, ip daddr 198.18.0.0/15): **$guard** packets dropped."
+  [ "$mode" = netns ] && echo "- Root-namespace guard (nft output + netdev egress, ip daddr 198.18.0.0/15; egress also 127.0.0.0/8, for the /8 memory run): **$guard** packets dropped."
   echo "- redsweep: \`--rate ${BENCH_RATE:-10000} --concurrency ${BENCH_CONCURRENCY:-1000} --timeout ${BENCH_TIMEOUT:-1.5s}\`; one run per tool, no medians (the delay line and responder share the CPUs with the tool under test)."
   echo
   cat "$out/table.md"
+  if [ -s "$out/mem8.md" ]; then echo; cat "$out/mem8.md"; fi
   echo "<!-- bench:$KEY:end -->"
 } >"$sect"
 if [ ! -f BENCHMARKS.md ]; then
@@ -68,14 +74,15 @@ The tables below are written by `make bench`; each run replaces its own section.
 ## How to rerun
 
 ```
-make bench                    # as root: builds bin/redsweep, installs peers when absent, full /16 run (about 5-10 min)
+make bench                    # as root: builds bin/redsweep, installs peers when absent, full /16 run and the /8 memory run (about 15-20 min)
 BENCH_QUICK=1 make bench      # smoke: a /20 with 300 open hosts, fewer peers (about 1-2 min)
 TN_DELAY_MS=0 TN_LOSS_PCT=0 make bench     # LAN-like: veth, no delay, no loss
 ```
 
 Knobs: `TN_PREFIX TN_OPEN TN_IIS TN_FILTERED TN_UNREACH TN_DELAY_MS TN_LOSS_PCT TN_QLEN TN_SEED`
-(network, bench/testnet-up.sh) and `BENCH_RATE BENCH_CONCURRENCY BENCH_TIMEOUT BENCH_PEERS
-BENCH_TOOL_TIMEOUT BENCH_BUDGET_S` (tools, bench/peers.sh). Raw outputs of every run are kept in
+(network, bench/testnet-up.sh), `BENCH_RATE BENCH_CONCURRENCY BENCH_TIMEOUT BENCH_PEERS
+BENCH_TOOL_TIMEOUT BENCH_BUDGET_S` (tools, bench/peers.sh) and `BENCH_MEM8 BENCH_MEM8_RATE
+BENCH_MEM8_SECS` (the /8 memory run, bench/mem8.sh). Raw outputs of every run are kept in
 `.bench/results/<stamp>/`.
 
 The network: namespaces `tn-scan` and `tn-hosts` joined by a veth pair, or by two TAP devices and

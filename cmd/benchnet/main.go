@@ -6,6 +6,7 @@
 //	benchnet score  -format nmap-grep -truth DIR -port 80 FILE   → "open_hit open_fp iis_hit iis_fp"
 //	benchnet trickle -to 198.19.255.254:9 -pps 4 -ttl 10m
 //	benchnet scan   -prefix 198.18.0.0/16 -port 80 -c 1000 -rate 10000 -timeout 1.5s  → open addresses, one a line
+//	benchnet initdb FILE   creates an empty redsweep database (sweep refuses to create one; no roster needed)
 //
 // Every long-running subcommand exits by itself after -ttl, so a crashed harness leaves nothing
 // running for long.
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"redsweep/internal/benchnet"
+	"redsweep/store"
 )
 
 func main() {
@@ -45,6 +47,8 @@ func main() {
 		err = trickle(os.Args[2:])
 	case "scan":
 		err = scan(os.Args[2:])
+	case "initdb":
+		err = initDB(os.Args[2:])
 	default:
 		usage()
 	}
@@ -55,8 +59,24 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchnet roles|serve|wire|score|trickle|scan [flags] (see -h of each)")
+	fmt.Fprintln(os.Stderr, "usage: benchnet roles|serve|wire|score|trickle|scan|initdb [flags] (see -h of each)")
 	os.Exit(2)
+}
+
+// initDB creates an empty redsweep database: `redsweep sweep` opens only an
+// existing one, and importing a roster would change the sweep's scope.
+func initDB(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: benchnet initdb FILE")
+	}
+	if _, err := os.Stat(args[0]); err == nil {
+		return fmt.Errorf("%s exists", args[0])
+	}
+	db, err := store.Open(args[0])
+	if err != nil {
+		return err
+	}
+	return db.Close()
 }
 
 func signalCtx(ttl time.Duration) (context.Context, context.CancelFunc) {
