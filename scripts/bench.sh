@@ -111,4 +111,8 @@ else
 fi
 rm -f "$sect"
 echo "bench: table written to BENCHMARKS.md ($KEY section); raw outputs in $out; $((SECONDS - start)) s in total"
+# Passive evidence (issue 4): sniff vs tshark, ingest vs grep, on generated files; no network.
+if [ "$QUICK" != 1 ]; then
+  bash bench/passive.sh || echo "bench: the passive-evidence benchmark failed (see above)"
+fi
 exit "$guard_rc"
