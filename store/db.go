@@ -45,7 +45,7 @@ func openAt(path string, version int) (*DB, error) {
 	// _txlock=immediate: every transaction takes the write lock when it
 	// begins, so two writers queue on busy_timeout instead of one failing
 	// with SQLITE_BUSY when it upgrades a read lock mid-transaction.
-	dsn := fmt.Sprintf("%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL&_cache_size=-65536",
+	dsn := fmt.Sprintf("%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL&_cache_size=-16384",
 		name, BusyTimeout.Milliseconds())
 	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
