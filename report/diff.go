@@ -15,17 +15,19 @@ import (
 	"redsweep/triage"
 )
 
-// Diff categories. Stable strings: they appear in CSV and JSON.
+// Diff categories: triage decides them (triage.Change); these names are
+// here for readers of the report package.
 const (
-	NewlyInfected   = "newly-infected"   // not infected in the earlier sweep, infected now
-	StillInfected   = "still-infected"   // infected in both
-	Unconfirmed     = "unconfirmed"      // infected before, no answer now: not proof of cleaning
-	NewlyVulnerable = "newly-vulnerable" // below vulnerable before, vulnerable now
-	Cleaned         = "cleaned"          // infected before, answered now without worm evidence
+	NewlyInfected      = triage.NewlyInfected
+	StillInfected      = triage.StillInfected
+	Unconfirmed        = triage.Unconfirmed
+	NewlyVulnerable    = triage.NewlyVulnerable
+	Cleaned            = triage.Cleaned
+	NoLongerVulnerable = triage.NoLongerVulnerable
 )
 
 // diffOrder is the order categories are listed in: what needs a call first.
-var diffOrder = []string{NewlyInfected, StillInfected, Unconfirmed, NewlyVulnerable, Cleaned}
+var diffOrder = []string{NewlyInfected, StillInfected, Unconfirmed, NewlyVulnerable, Cleaned, NoLongerVulnerable}
 
 // DiffRow is one customer address as two sweeps saw it. The store fills it
 // for every address with an observation in either sweep whose verdict was
@@ -46,28 +48,9 @@ type DiffRow struct {
 	LastOutcomeAt   time.Time
 }
 
-// answered says whether the later sweep heard from the host. Refused counts:
-// a closed port is an answer (the web server was turned off).
-func answered(status string) bool {
-	return status == store.StatusSuccess || status == store.StatusRefused
-}
-
-// Category says what changed for a row, or "" when nothing worth listing did
-// (vulnerable in both, or never vulnerable).
+// Category says what changed for a row, or "" when nothing worth listing did.
 func Category(r DiffRow) string {
-	switch {
-	case r.To >= triage.Infected && r.From >= triage.Infected:
-		return StillInfected
-	case r.To >= triage.Infected:
-		return NewlyInfected
-	case r.From >= triage.Infected && !answered(r.ToStatus):
-		return Unconfirmed
-	case r.From >= triage.Infected:
-		return Cleaned
-	case r.To == triage.Vulnerable && r.From < triage.Vulnerable:
-		return NewlyVulnerable
-	}
-	return ""
+	return triage.Change(r.From, r.To, store.Answered(r.ToStatus))
 }
 
 // PatchedButInfected: the customer told us it was patched, and a sweep after

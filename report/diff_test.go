@@ -35,7 +35,8 @@ func TestCategory(t *testing.T) {
 		{iis, vul, ok, NewlyVulnerable},
 		{none, vul, ok, NewlyVulnerable},
 		{vul, vul, ok, ""},
-		{vul, iis, ok, ""},
+		{vul, iis, ok, NoLongerVulnerable}, // patched, or the .ida mapping removed
+		{vul, none, gone, ""},              // silent: no proof of patching
 		{iis, iis, ok, ""},
 	}
 	for _, tt := range tests {

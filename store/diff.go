@@ -10,15 +10,6 @@ import (
 	"redsweep/triage"
 )
 
-// Diff categories.
-const (
-	DiffNewlyInfected      = "newly-infected"
-	DiffCleaned            = "cleaned"
-	DiffStillInfected      = "still-infected"
-	DiffNewlyVulnerable    = "newly-vulnerable"
-	DiffNoLongerVulnerable = "no-longer-vulnerable"
-)
-
 // DiffRow is one address whose standing changed between two sweeps (or
 // that is still infected).
 type DiffRow struct {
@@ -28,7 +19,7 @@ type DiffRow struct {
 	Phone           string
 	Subnet          netip.Prefix // zero when not on the roster
 	SubnetCustomers int
-	Category        string // Diff* constants
+	Category        string // a triage change category (triage.Change)
 	From, To        triage.Verdict
 	FromSweep       int64 // sweep the "from" verdict comes from; 0 when never probed before
 	ToSweep         int64
@@ -96,7 +87,7 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 		if had {
 			r.From, r.FromSweep = from.Verdict, from.SweepID
 		}
-		r.Category = category(r.From, r.To)
+		r.Category = triage.Change(r.From, r.To, Answered(r.ToStatus))
 		if r.Category == "" {
 			continue
 		}
@@ -113,7 +104,7 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 		}
 		out = append(out, r)
 	}
-	rank := map[string]int{DiffNewlyInfected: 0, DiffStillInfected: 1, DiffNewlyVulnerable: 2, DiffCleaned: 3, DiffNoLongerVulnerable: 4}
+	rank := map[string]int{triage.NewlyInfected: 0, triage.StillInfected: 1, triage.Unconfirmed: 2, triage.NewlyVulnerable: 3, triage.Cleaned: 4, triage.NoLongerVulnerable: 5}
 	slices.SortFunc(out, func(a, b DiffRow) int {
 		if d := rank[a.Category] - rank[b.Category]; d != 0 {
 			return d
@@ -124,22 +115,6 @@ func (db *DB) Diff(ctx context.Context, fromSweep, toSweep int64) ([]DiffRow, er
 		return a.IP.Compare(b.IP)
 	})
 	return out, nil
-}
-
-func category(from, to triage.Verdict) string {
-	switch {
-	case from == triage.Infected && to == triage.Infected:
-		return DiffStillInfected
-	case from == triage.Infected:
-		return DiffCleaned
-	case to == triage.Infected:
-		return DiffNewlyInfected
-	case to == triage.Vulnerable && from < triage.Vulnerable:
-		return DiffNewlyVulnerable
-	case from == triage.Vulnerable && to < triage.Vulnerable:
-		return DiffNoLongerVulnerable
-	}
-	return ""
 }
 
 // latestBefore is the last call about ip recorded before t.

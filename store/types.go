@@ -55,6 +55,10 @@ const (
 	StatusError         = "error"          // anything else (see Error)
 )
 
+// Answered says whether a target answered at all. Refused counts: a closed
+// port is an answer (the web server was turned off); silence is not.
+func Answered(status string) bool { return status == StatusSuccess || status == StatusRefused }
+
 // Observation is one target and port probed in one sweep.
 type Observation struct {
 	SweepID    int64

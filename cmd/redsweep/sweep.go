@@ -283,7 +283,7 @@ func executeSweep(ctx context.Context, e *env, db *store.DB, sweepID int64, o sw
 			return err
 		}
 		for _, r := range rows {
-			if r.Category == store.DiffNewlyInfected {
+			if r.Category == triage.NewlyInfected {
 				newInf++
 			}
 			if r.PatchedButInfected {
